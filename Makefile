@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# moreram — GPU memory seen through a PCI BAR, as a memory tier for programs.
+#
+#   make run     set up what is missing, build kernel (cached), module and tools,
+#                boot QEMU with emulated BAR devices, load the module, run a demo
+#   make test    host tests, style checks, then KUnit and integration tests in the VM
+#   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
+#
+# With your own Rust-enabled, built kernel tree:  make module KDIR=/path/to/tree
+
+LLVM    ?= -19
+BUILD   ?= $(CURDIR)/build
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
+
+.PHONY: all setup kernel module clippy tools samples test run clean help
+
+all: module
+
+help:
+	@sed -n '3,11p' Makefile
+
+setup:
+	@tools/testing/setup.sh
+
+kernel: setup
+	@tools/testing/kernel.sh >/dev/null
+
+ifeq ($(KDIR),)
+# No tree given: use (and build once) the cached test kernel.
+module clippy: setup
+	@$(MAKE) --no-print-directory $@ KDIR="$$(tools/testing/kernel.sh)"
+else
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) modules
+
+# Builds the module with clippy as the Rust compiler; any warning fails.
+clippy:
+	@mkdir -p $(BUILD)
+	@$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 W=1 modules 2>&1 | tee $(BUILD)/clippy.log
+	@! grep -q -e '^warning' -e '^error' $(BUILD)/clippy.log || { echo "clippy: warnings above"; exit 1; }
+endif
+
+# User-space programs for the VM: static, so they run in a bare initramfs.
+tools:
+	cd tools && RUSTFLAGS="-C target-feature=+crt-static" \
+		cargo build --release --target x86_64-unknown-linux-gnu --workspace --bins
+	$(MAKE) --no-print-directory samples
+
+samples:
+	@mkdir -p $(BUILD)/samples
+	$(CC) -static -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $(BUILD)/samples/moreram-banks samples/moreram-banks.c
+
+test:
+	@tools/testing/test.sh
+
+run:
+	@tools/testing/run.sh
+
+clean:
+	rm -rf $(BUILD)
+	-$(MAKE) -C "$$(tools/testing/kernel.sh --dir || echo /nonexistent)" M=$(CURDIR) clean 2>/dev/null
+	cd tools && cargo clean

@@ -1,0 +1,107 @@
+//! Integration tests for moreram, run inside the test VM against the real module.
+//!
+//! ```text
+//! moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...
+//! ```
+//!
+//! Each test prints one line, `moreram-test: ok NAME` or `moreram-test: not ok NAME: REASON`,
+//! which the host counts; the exit status is non-zero when any test failed.
+
+mod banks;
+
+use std::process::ExitCode;
+
+/// What a test returns: `Err` carries the reason it failed.
+pub type TestResult = Result<(), String>;
+
+/// Fails the test with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// A bank the VM was started with, as `--expect 1af4:1110:2:256M` describes it.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    pub vendor: u16,
+    pub device: u16,
+    pub bar: u8,
+    pub size: u64,
+}
+
+fn parse_expect(s: &str) -> Result<Expected, String> {
+    let p: Vec<&str> = s.split(':').collect();
+    if p.len() != 4 {
+        return Err(format!("--expect {s}: want VENDOR:DEVICE:BAR:SIZE"));
+    }
+    let hex = |x: &str| u16::from_str_radix(x, 16).map_err(|e| format!("{x}: {e}"));
+    let size = match p[3].strip_suffix('M') {
+        Some(m) => m.parse::<u64>().map_err(|e| e.to_string())? << 20,
+        None => p[3].parse::<u64>().map_err(|e| e.to_string())?,
+    };
+    Ok(Expected {
+        vendor: hex(p[0])?,
+        device: hex(p[1])?,
+        bar: p[2].parse().map_err(|e| format!("{}: {e}", p[2]))?,
+        size,
+    })
+}
+
+fn main() -> ExitCode {
+    let mut expected = Vec::new();
+    let mut tests = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--expect" => match args.next().as_deref().map(parse_expect) {
+                Some(Ok(e)) => expected.push(e),
+                Some(Err(e)) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(64);
+                }
+                None => {
+                    eprintln!("--expect needs a value");
+                    return ExitCode::from(64);
+                }
+            },
+            // Internal: the child half of tests that need another user or process.
+            "--child" => return banks::child(args.next().as_deref()),
+            _ => tests.push(a),
+        }
+    }
+    if tests.is_empty() {
+        eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
+        eprintln!("tests: {}", banks::NAMES.join(" "));
+        return ExitCode::from(64);
+    }
+    let mut failed = 0;
+    for t in &tests {
+        let result = if let Some(n) = t.strip_prefix("count=") {
+            match n.parse() {
+                Ok(n) => banks::count(n),
+                Err(e) => Err(format!("{t}: {e}")),
+            }
+        } else {
+            match banks::run(t, &expected) {
+                Some(r) => r,
+                None => Err(format!("no test named {t}")),
+            }
+        };
+        match result {
+            Ok(()) => println!("moreram-test: ok {t}"),
+            Err(why) => {
+                failed += 1;
+                println!("moreram-test: not ok {t}: {why}");
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,89 @@
+//! The Rust mirror (`moreram::sys`) against the C header, as the system C compiler sees it.
+
+use moreram::sys::*;
+use std::{collections::BTreeMap, mem::offset_of, path::PathBuf, process::Command};
+
+macro_rules! layout {
+    ($($s:ident { $($f:ident),* }),* $(,)?) => {{
+        let mut m = BTreeMap::new();
+        $(
+            m.insert(stringify!($s).to_string(), std::mem::size_of::<$s>());
+            $(m.insert(concat!(stringify!($s), ".", stringify!($f)).to_string(), offset_of!($s, $f));)*
+        )*
+        m
+    }};
+}
+
+fn rust_layout() -> BTreeMap<String, usize> {
+    let mut m = layout! {
+        moreram_bank_info {
+            index, flags, size, free, bar_start, bar_len, pci_domain, pci_bus, pci_dev,
+            pci_func, bar, vendor, device, reserved0, reserved
+        },
+        moreram_banks { count, capacity, entry_size, reserved0, banks_ptr, reserved },
+    };
+    m.insert("MORERAM_IOC_BANKS".into(), MORERAM_IOC_BANKS as usize);
+    m.insert(
+        "MORERAM_BANK_INFO_SIZE_V1".into(),
+        MORERAM_BANK_INFO_SIZE_V1 as usize,
+    );
+    m.insert(
+        "MORERAM_BANK_PREFETCHABLE".into(),
+        MORERAM_BANK_PREFETCHABLE as usize,
+    );
+    m.insert("MORERAM_BANK_64BIT".into(), MORERAM_BANK_64BIT as usize);
+    m
+}
+
+/// Compiles a program that prints every size, offset and constant the header defines that the
+/// Rust table names, and returns what it printed.
+fn c_layout(names: &BTreeMap<String, usize>) -> BTreeMap<String, usize> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/moreram.h>\nint main(void) {\n",
+    );
+    for name in names.keys() {
+        let expr = match name.split_once('.') {
+            Some((s, f)) => format!("offsetof(struct {s}, {f})"),
+            None if name.starts_with("MORERAM_") => format!("(size_t)({name})"),
+            None => format!("sizeof(struct {name})"),
+        };
+        c += &format!("  printf(\"%s %zu\\n\", \"{name}\", (size_t){expr});\n");
+    }
+    c += "  return 0;\n}\n";
+    let src = dir.join("layout.c");
+    let exe = dir.join("layout");
+    std::fs::write(&src, c).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let st = Command::new(cc)
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-I")
+        .arg(root.join("include/uapi"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run the C compiler");
+    assert!(
+        st.success(),
+        "the header does not compile with the names the Rust mirror uses"
+    );
+    let out = Command::new(&exe).output().expect("run the layout program");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn rust_mirror_matches_the_c_header() {
+    let rust = rust_layout();
+    let c = c_layout(&rust);
+    assert_eq!(rust, c);
+}

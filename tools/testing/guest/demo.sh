@@ -1,0 +1,10 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The demo of `make run`: load the module and show the tier's banks.
+set -e
+insmod /lib/modules/moreram.ko
+echo
+echo "== /dev/moreram: the banks of the tier"
+moreram-banks
+echo
+rmmod moreram

@@ -1,0 +1,52 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The test run inside the VM: load the module (its KUnit suites run on load),
+# run the integration programs, unbind/rebind every device, unload and reload.
+# Every check prints "moreram-test: ok NAME" or "moreram-test: not ok NAME: WHY".
+
+. /etc/moreram-vm.env
+EXPECT="--expect 1af4:1110:2:${IVSHMEM_MB}M --expect 1234:1111:0:${BOCHS_VRAM_MB}M"
+DRV=/sys/bus/pci/drivers/moreram
+status=0
+
+ok() { echo "moreram-test: ok $1"; }
+notok() { echo "moreram-test: not ok $1: $2"; status=1; }
+# step NAME CMD...: CMD must succeed.
+step() {
+	name=$1; shift
+	if out=$("$@" 2>&1); then ok "$name"; else notok "$name" "$(echo "$out" | tail -n 1)"; echo "$out"; fi
+}
+# refuse NAME CMD...: CMD must fail.
+refuse() {
+	name=$1; shift
+	if out=$("$@" 2>&1); then notok "$name" "succeeded: $out"; else ok "$name"; fi
+}
+itest() { moreram-itest $EXPECT "$@" || status=1; }
+drm_cards() { for c in /sys/class/drm/card*; do [ -e "$c/device/driver" ] && basename "$(readlink "$c/device/driver")"; done | grep -c '^moreram$'; }
+
+step insmod insmod /lib/modules/moreram.ko
+itest banks-report banks-bad-input dev-access
+step drm-device-per-bank test "$(drm_cards)" = 2
+step sample-moreram-banks moreram-banks
+
+# Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
+exec 3<>/dev/moreram
+for dev in $(ls $DRV | grep '^0000:'); do
+	step "unbind-$dev" sh -c "echo $dev > $DRV/unbind"
+	itest count=1
+	step "drm-gone-after-unbind-$dev" test "$(drm_cards)" = 1
+	step "rebind-$dev" sh -c "echo $dev > $DRV/bind"
+	itest count=2
+done
+itest banks-report
+
+# Unloading: refused while a file is open, clean once closed.
+refuse rmmod-refused-while-open rmmod moreram
+exec 3>&-
+step rmmod rmmod moreram
+step dev-node-gone test ! -e /dev/moreram
+step drm-devices-gone test "$(drm_cards)" = 0
+step reload insmod /lib/modules/moreram.ko
+itest count=2 banks-report
+step rmmod-again rmmod moreram
+exit $status

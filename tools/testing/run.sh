@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make run`: set up, build, boot the VM, load the module and run the demo.
+
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cd "$top"
+export BUILD=${BUILD:-$top/build}
+export PATH=$HOME/.cargo/bin:$PATH
+
+tools/testing/setup.sh
+KDIR=$(tools/testing/kernel.sh)
+make --no-print-directory module KDIR="$KDIR" >/dev/null
+make --no-print-directory tools >/dev/null
+bin=tools/target/x86_64-unknown-linux-gnu/release
+echo "booting the VM: ivshmem-plain (${IVSHMEM_MB:-256} MiB) and bochs-display (${BOCHS_VRAM_MB:-64} MiB VRAM)"
+tools/testing/vm.sh --show --kdir "$KDIR" --module moreram.ko --log "$BUILD/logs/vm-run.log" \
+	--add "$bin/moreram-itest" --add "$BUILD/samples/moreram-banks" \
+	tools/testing/guest/demo.sh

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make test`: set up, host tests, style checks, then one VM run with the
+# module's KUnit suites and the integration tests. Ends with the line
+# "N passed, N failed" and exits non-zero on any failure.
+
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+cd "$top"
+export BUILD=${BUILD:-$top/build}
+export PATH=$HOME/.cargo/bin:$PATH
+mkdir -p "$BUILD/logs"
+
+passed=0 failed=0
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+finish() {
+	echo
+	echo "logs: $BUILD/logs"
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit
+}
+# A step that must work for anything after it to mean something.
+must() { local what=$1; shift; if "$@"; then return 0; fi; fail "$what"; finish; }
+
+started=$(date +%s)
+must setup tools/testing/setup.sh
+KDIR=$(tools/testing/kernel.sh) || { fail "kernel build"; finish; }
+echo "kernel: $KDIR"
+
+# --- host tests ----------------------------------------------------------------
+log=$BUILD/logs/host-tests.log
+(cd tools && cargo test --workspace) >"$log" 2>&1
+rc=$?
+p=$(grep -o 'test result: [a-zA-Z]*\. [0-9]* passed; [0-9]* failed' "$log" | awk '{s+=$4} END {print s+0}')
+f=$(grep -o 'test result: [a-zA-Z]*\. [0-9]* passed; [0-9]* failed' "$log" | awk '{s+=$6} END {print s+0}')
+passed=$((passed + p)); failed=$((failed + f))
+echo "host: cargo test: $p passed, $f failed"
+if [ $rc != 0 ] && [ "$f" = 0 ]; then fail "cargo test (did not build; see $log)"; fi
+
+# --- style ----------------------------------------------------------------------
+if rustfmt --check --edition 2021 --config-path "$KDIR/source/.rustfmt.toml" rust/*.rs >"$BUILD/logs/rustfmt.log" 2>&1; then
+	pass "rustfmt (module)"
+else
+	fail "rustfmt (module): see $BUILD/logs/rustfmt.log"
+fi
+if (cd tools && cargo fmt --all --check) >"$BUILD/logs/cargo-fmt.log" 2>&1; then
+	pass "rustfmt (tools)"
+else
+	fail "rustfmt (tools): see $BUILD/logs/cargo-fmt.log"
+fi
+
+# --- build: the module with clippy as its compiler, tools, samples -------------
+if make --no-print-directory clippy KDIR="$KDIR" >"$BUILD/logs/module.log" 2>&1; then
+	pass "module builds clippy-clean"
+else
+	grep -E -A5 '^(warning|error)' "$BUILD/logs/module.log" | head -40
+	fail "module builds clippy-clean: see $BUILD/logs/module.log"
+	finish
+fi
+if ! make --no-print-directory tools >"$BUILD/logs/tools.log" 2>&1; then
+	tail -20 "$BUILD/logs/tools.log"
+	fail "tools build: see $BUILD/logs/tools.log"
+	finish
+fi
+bin=tools/target/x86_64-unknown-linux-gnu/release
+
+# --- the VM ---------------------------------------------------------------------
+vmlog=$BUILD/logs/vm-test.log
+tools/testing/vm.sh --kdir "$KDIR" --module moreram.ko --log "$vmlog" \
+	--add "$bin/moreram-itest" --add "$BUILD/samples/moreram-banks" \
+	tools/testing/guest/test.sh
+vmrc=$?
+results=$(tools/testing/results.py "$vmlog")
+echo "$results" | grep -v '^counts '
+read -r _ p f <<<"$(echo "$results" | tail -n 1)"
+passed=$((passed + p)); failed=$((failed + f))
+if [ $vmrc != 0 ]; then
+	fail "vm run (see above; log $vmlog)"
+elif ! grep -q '^PASS kunit ' <<<"$results"; then
+	fail "vm run: no KUnit results in the log"
+fi
+echo "time: $(( $(date +%s) - started ))s"
+finish
