@@ -143,7 +143,7 @@ tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
 # --- judge -------------------------------------------------------------------
 fail() { echo "vm: FAIL: $*" >&2; echo "vm: console log: $log" >&2; exit "${2:-1}"; }
 
-splat=$(grep -n -E '^\[ *[0-9]+\.[0-9]+\] (WARNING:|BUG:|Oops|kernel BUG|Kernel panic|general protection fault|UBSAN:|KASAN|kmemleak|INFO: (task .* blocked|rcu_)|.*possible circular locking|.*possible recursive locking|.*inconsistent lock state|.*suspicious RCU usage)' "$log" | head -5 || true)
+splat=$(grep -n -E '^\[ *[0-9]+\.[0-9]+\] (WARNING:|BUG:|Oops|kernel BUG|Kernel panic|general protection fault|UBSAN:|KASAN|kmemleak: [0-9]+ new suspected|INFO: (task .* blocked|rcu_)|.*possible circular locking|.*possible recursive locking|.*inconsistent lock state|.*suspicious RCU usage)' "$log" | head -5 || true)
 if [ $rc = 124 ] || [ $rc = 137 ]; then
 	[ -z "$splat" ] || echo "$splat" >&2
 	fail "guest hung: no exit after ${timeout}s" 2
