@@ -6,6 +6,7 @@
 #                boot QEMU with emulated BAR devices, load the module, run a demo
 #   make test    host tests, style checks, then KUnit and integration tests in the VM
 #   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
+#   make bench   benchmarks in the VM, as ratios against baselines in the same run
 #
 # With your own Rust-enabled, built kernel tree:  make module KDIR=/path/to/tree
 
@@ -14,12 +15,12 @@ BUILD   ?= $(CURDIR)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
 
-.PHONY: all setup kernel module clippy tools samples test run clean help
+.PHONY: all setup kernel module clippy tools samples test run bench clean help
 
 all: module
 
 help:
-	@sed -n '3,11p' Makefile
+	@sed -n '3,12p' Makefile
 
 setup:
 	@tools/testing/setup.sh
@@ -50,13 +51,18 @@ tools:
 
 samples:
 	@mkdir -p $(BUILD)/samples
-	$(CC) -static -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $(BUILD)/samples/moreram-banks samples/moreram-banks.c
+	for s in moreram-banks moreram-alloc; do \
+		$(CC) -static -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $(BUILD)/samples/$$s samples/$$s.c || exit; \
+	done
 
 test:
 	@tools/testing/test.sh
 
 run:
 	@tools/testing/run.sh
+
+bench:
+	@tools/testing/run.sh bench
 
 clean:
 	rm -rf $(BUILD)

@@ -9,14 +9,21 @@
 use core::{ffi::c_void, ptr::NonNull};
 use kernel::{
     bindings,
+    bitmap::BitmapVec,
     device::{Bound, Core},
     devres::Devres,
     ffi::c_ulong,
-    gpu::buddy::{GpuBuddy, GpuBuddyParams},
+    gpu::buddy::{
+        AllocatedBlocks, GpuBuddy, GpuBuddyAllocFlag, GpuBuddyAllocFlags, GpuBuddyAllocMode,
+        GpuBuddyParams,
+    },
+    new_mutex,
+    page::{PAGE_SHIFT, PAGE_SIZE},
     pci,
     prelude::*,
     ptr::Alignment,
-    sync::Arc,
+    rbtree::RBTree,
+    sync::{Arc, Mutex},
 };
 
 use crate::{shim, uapi};
@@ -140,6 +147,14 @@ impl WcMapping {
         })
     }
 
+    /// Fills `len` bytes at `offset` with zeros.
+    pub(crate) fn zero(&self, offset: usize, len: usize) -> Result {
+        self.check(offset, len)?;
+        // SAFETY: the range is inside the mapping (checked), which is live by the invariants.
+        unsafe { bindings::memset_io(self.addr.as_ptr().byte_add(offset), 0, len) };
+        Ok(())
+    }
+
     /// Reads the 64-bit word at `offset`.
     pub(crate) fn read64(&self, offset: usize) -> Result<u64> {
         self.check(offset, 8)?;
@@ -161,9 +176,11 @@ impl WcMapping {
     fn check_memory(&self, pdev: &pci::Device<Bound>, bar: &BarInfo) -> Result {
         let last = self.len.checked_sub(8).ok_or(ENODEV)? & !7;
         for (offset, pattern) in [(0, 0x6d6f_7265_7261_6d21u64), (last, 0x216d_6172_6572_6f6d)] {
+            // The device's bytes are not ours yet: put back what was there.
+            let old = self.read64(offset)?;
             self.write64(offset, pattern)?;
             let back = self.read64(offset)?;
-            self.write64(offset, 0)?;
+            self.write64(offset, old)?;
             if back != pattern {
                 dev_err!(
                     pdev.as_ref(),
@@ -197,7 +214,27 @@ impl Drop for WcMapping {
     }
 }
 
+/// Where the user mappings of a VRAM allocation live: what [`Bank::revoke`] must zap.
+struct ZapRange {
+    /// The address space of `/dev/moreram`'s inode.
+    mapping: *mut bindings::address_space,
+    npages: u64,
+}
+
+// SAFETY: the pointer is only passed to `unmap_mapping_range`, which may run on any thread.
+unsafe impl Send for ZapRange {}
+
+/// The allocation state of a bank, under [`Bank::state`].
+struct BankState {
+    /// One bit per page: set while allocated. Mirrors the buddy allocator, which does not say
+    /// where its free blocks are.
+    used: BitmapVec,
+    /// Live VRAM allocations of this bank, by the first page of their mmap offset.
+    live: RBTree<u64, ZapRange>,
+}
+
 /// One bank of the tier.
+#[pin_data]
 pub(crate) struct Bank {
     index: u32,
     vendor: u16,
@@ -207,7 +244,14 @@ pub(crate) struct Bank {
     buddy: GpuBuddy,
     /// The BAR's write-combined mapping and region; released when the device unbinds, whoever
     /// still holds the bank.
-    _io: Devres<WcMapping>,
+    io: Devres<WcMapping>,
+    /// Allocation bookkeeping. Held across buddy allocation and free.
+    #[pin]
+    state: Mutex<BankState>,
+    /// `true` once the device is unbinding: no page of this bank may be mapped any more. Faults
+    /// hold it while they insert a page, so that [`Bank::revoke`] cannot miss one.
+    #[pin]
+    revoked: Mutex<bool>,
 }
 
 impl Bank {
@@ -215,23 +259,27 @@ impl Bank {
         let mapping = WcMapping::new(pdev, &bar)?;
         mapping.check_memory(pdev, &bar)?;
         let io = Devres::new(pdev.as_ref(), Ok::<_, Error>(mapping))?;
-        Arc::new(
-            Bank {
+        let buddy = GpuBuddy::new(GpuBuddyParams {
+            base_offset: 0,
+            size: bar.len,
+            chunk_size: Alignment::new::<PAGE_SIZE>(),
+        })?;
+        let npages = usize::try_from(buddy.size() >> PAGE_SHIFT)?;
+        let used = BitmapVec::new(npages, GFP_KERNEL)?;
+        Arc::pin_init(
+            try_pin_init!(Bank {
                 index,
                 vendor: pdev.vendor_id().as_raw(),
                 device: pdev.device_id(),
                 location: PciLocation::of(pdev),
                 bar,
-                buddy: GpuBuddy::new(GpuBuddyParams {
-                    base_offset: 0,
-                    size: bar.len,
-                    chunk_size: Alignment::new::<{ kernel::page::PAGE_SIZE }>(),
-                })?,
-                _io: io,
-            },
+                buddy,
+                io,
+                state <- new_mutex!(BankState { used, live: RBTree::new() }),
+                revoked <- new_mutex!(false),
+            }),
             GFP_KERNEL,
         )
-        .map_err(Into::into)
     }
 
     /// The bank's number, stable while the device stays bound.
@@ -244,8 +292,14 @@ impl Bank {
         self.buddy.size()
     }
 
+    /// Bytes not allocated.
+    pub(crate) fn free(&self) -> u64 {
+        self.buddy.avail()
+    }
+
     /// The bank as the user ABI reports it.
     pub(crate) fn info(&self) -> uapi::BankInfo {
+        let largest_free = largest_free_block(&self.state.lock().used) << PAGE_SHIFT;
         uapi::BankInfo {
             index: self.index,
             flags: self.bar.flags,
@@ -260,8 +314,226 @@ impl Bank {
             bar: self.bar.bar as u8,
             vendor: self.vendor,
             device: self.device,
+            largest_free,
             ..Default::default()
         }
+    }
+
+    /// Allocates `size` bytes (whole pages) of VRAM and zeroes them.
+    ///
+    /// `pgoff` and `mapping` say where user mappings of the allocation will live, so that
+    /// [`Bank::revoke`] can zap them. The caller guarantees that `mapping` stays valid for as long
+    /// as the returned [`VramBlocks`] lives.
+    pub(crate) fn alloc(
+        self: &Arc<Self>,
+        size: u64,
+        contiguous: bool,
+        pgoff: u64,
+        mapping: *mut bindings::address_space,
+    ) -> Result<VramBlocks> {
+        if *self.revoked.lock() {
+            return Err(ENODEV);
+        }
+        let flags = if contiguous {
+            GpuBuddyAllocFlags::from(GpuBuddyAllocFlag::Contiguous)
+        } else {
+            GpuBuddyAllocFlags::default()
+        };
+        let npages = size >> PAGE_SHIFT;
+        let blocks = {
+            let mut st = self.state.lock();
+            st.live
+                .try_create_and_insert(pgoff, ZapRange { mapping, npages }, GFP_KERNEL)?;
+            let blocks = KBox::pin_init(
+                self.buddy.alloc_blocks(
+                    GpuBuddyAllocMode::Simple,
+                    size,
+                    Alignment::new::<PAGE_SIZE>(),
+                    flags,
+                ),
+                GFP_KERNEL,
+            );
+            match blocks {
+                Ok(blocks) => {
+                    for b in blocks.iter() {
+                        mark(&mut st.used, b.offset(), b.size(), true);
+                    }
+                    blocks
+                }
+                Err(e) => {
+                    st.live.remove(&pgoff);
+                    return Err(e);
+                }
+            }
+        };
+        // INVARIANT: `blocks` came from this bank's allocator and `pgoff` is in `live`.
+        let vram = VramBlocks {
+            bank: self.clone(),
+            blocks: Some(blocks),
+            pgoff,
+        };
+        vram.zero()?;
+        Ok(vram)
+    }
+
+    /// Makes every page of the bank unmappable and zaps every user mapping of it. Called when the
+    /// device unbinds; later faults on its pages get `SIGBUS`.
+    pub(crate) fn revoke(&self) {
+        // Faults insert pages while holding `revoked`: once it is set, none can be in flight, and
+        // the zap below removes every page inserted before.
+        *self.revoked.lock() = true;
+        let st = self.state.lock();
+        for (pgoff, z) in st.live.iter() {
+            // SAFETY: `mapping` is valid while the allocation lives (see `alloc`), and it is in
+            // `live` until it is dropped, which needs `state`, held here.
+            unsafe {
+                bindings::unmap_mapping_range(
+                    z.mapping,
+                    (*pgoff << PAGE_SHIFT) as bindings::loff_t,
+                    (z.npages << PAGE_SHIFT) as bindings::loff_t,
+                    1,
+                )
+            };
+        }
+    }
+}
+
+/// Sets or clears the bits of the pages `[offset, offset + size)`.
+fn mark(used: &mut BitmapVec, offset: u64, size: u64, set: bool) {
+    let first = (offset >> PAGE_SHIFT) as usize;
+    let n = (size >> PAGE_SHIFT) as usize;
+    for i in first..first + n {
+        if set {
+            used.set_bit(i);
+        } else {
+            used.clear_bit(i);
+        }
+    }
+}
+
+/// The largest naturally aligned power-of-two run of clear bits, in pages: the largest block a
+/// buddy allocator has free.
+fn largest_free_block(used: &BitmapVec) -> u64 {
+    let n = used.len();
+    let mut best = 0usize;
+    let mut pos = 0;
+    while let Some(start) = used.next_zero_bit(pos) {
+        let end = used.next_bit(start).unwrap_or(n);
+        // The largest aligned block inside [start, end).
+        let mut order = usize::BITS - 1 - (end - start).leading_zeros();
+        loop {
+            let block = 1usize << order;
+            let aligned = start.next_multiple_of(block);
+            if aligned + block <= end {
+                best = best.max(block);
+                break;
+            }
+            if order == 0 {
+                break;
+            }
+            order -= 1;
+        }
+        if end >= n {
+            break;
+        }
+        pos = end;
+    }
+    best as u64
+}
+
+/// VRAM blocks of one allocation; returned to the bank on drop.
+///
+/// # Invariants
+///
+/// `blocks` is `Some` until drop and came from `bank`'s allocator; `pgoff` is a key of the bank's
+/// `live` tree for as long as this lives.
+pub(crate) struct VramBlocks {
+    bank: Arc<Bank>,
+    blocks: Option<Pin<KBox<AllocatedBlocks>>>,
+    pgoff: u64,
+}
+
+impl VramBlocks {
+    /// The bank the blocks belong to.
+    pub(crate) fn bank(&self) -> &Arc<Bank> {
+        &self.bank
+    }
+
+    fn blocks(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.blocks
+            .iter()
+            .flat_map(|b| b.iter().map(|b| (b.offset(), b.size())))
+    }
+
+    /// The byte offset in the bank of page `index` of the allocation.
+    fn page_offset(&self, index: u64) -> Option<u64> {
+        let mut skip = index << PAGE_SHIFT;
+        for (offset, size) in self.blocks() {
+            if skip < size {
+                return Some(offset + skip);
+            }
+            skip -= size;
+        }
+        None
+    }
+
+    /// Zeroes every block through the kernel's mapping of the BAR, a megabyte at a time so that
+    /// a long zeroing neither holds up RCU nor an unbind.
+    fn zero(&self) -> Result {
+        const CHUNK: u64 = 1 << 20;
+        for (offset, size) in self.blocks() {
+            let mut done = 0;
+            while done < size {
+                let len = (size - done).min(CHUNK);
+                let io = self.bank.io.try_access().ok_or(ENODEV)?;
+                io.zero(usize::try_from(offset + done)?, usize::try_from(len)?)?;
+                drop(io);
+                done += len;
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps page `index` of the allocation at `vmf`'s address.
+    ///
+    /// # Safety
+    ///
+    /// `vmf` is a fault on a `VM_PFNMAP` mapping of this allocation, with the mmap or VMA lock
+    /// held.
+    pub(crate) unsafe fn fault(&self, vmf: *mut bindings::vm_fault, index: u64) -> u32 {
+        let Some(offset) = self.page_offset(index) else {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        };
+        let pfn = (self.bank.bar.start + offset) >> PAGE_SHIFT;
+        let revoked = self.bank.revoked.lock();
+        if *revoked {
+            return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+        }
+        // SAFETY: the caller guarantees `vmf` is a live fault on a PFNMAP VMA; `pfn` is a page of
+        // this bank's BAR, which stays mapped by us until `revoke`, which waits for `revoked`.
+        unsafe {
+            let vma = (*vmf).__bindgen_anon_1.vma;
+            bindings::vmf_insert_pfn_prot(
+                vma,
+                (*vmf).__bindgen_anon_1.address,
+                pfn as c_ulong,
+                (*vma).vm_page_prot,
+            )
+        }
+    }
+}
+
+impl Drop for VramBlocks {
+    fn drop(&mut self) {
+        let mut st = self.bank.state.lock();
+        if let Some(blocks) = self.blocks.take() {
+            for b in blocks.iter() {
+                mark(&mut st.used, b.offset(), b.size(), false);
+            }
+            // Back to the buddy allocator, under `state` so that the bitmap never disagrees.
+            drop(blocks);
+        }
+        st.live.remove(&self.pgoff);
     }
 }
 
@@ -299,8 +571,9 @@ impl Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        let mut banks = BANKS.lock();
-        banks.retain(|b| !Arc::ptr_eq(b, &self.0));
+        BANKS.lock().retain(|b| !Arc::ptr_eq(b, &self.0));
+        // No new allocation can find the bank now; take away the mappings of the old ones.
+        self.0.revoke();
     }
 }
 
@@ -313,4 +586,98 @@ pub(crate) fn snapshot() -> Result<KVec<Arc<Bank>>> {
     }
     out.sort_unstable_by_key(|b| b.index);
     Ok(out)
+}
+
+#[kunit_tests(moreram_bank)]
+mod tests {
+    use super::{largest_free_block, mark};
+    use kernel::{
+        bitmap::BitmapVec,
+        gpu::buddy::{GpuBuddy, GpuBuddyAllocFlags, GpuBuddyAllocMode, GpuBuddyParams},
+        page::{PAGE_SHIFT, PAGE_SIZE},
+        prelude::*,
+        ptr::Alignment,
+    };
+
+    const P: u64 = PAGE_SIZE as u64;
+
+    #[test]
+    fn largest_free_of_empty_and_full() -> Result {
+        let mut used = BitmapVec::new(64, GFP_KERNEL)?;
+        assert_eq!(largest_free_block(&used), 64);
+        mark(&mut used, 0, 64 * P, true);
+        assert_eq!(largest_free_block(&used), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn largest_free_is_aligned() -> Result {
+        let mut used = BitmapVec::new(64, GFP_KERNEL)?;
+        // Page 1 taken: [2, 64) is free, but the largest aligned block is [32, 64).
+        mark(&mut used, P, P, true);
+        assert_eq!(largest_free_block(&used), 32);
+        // Page 40 taken as well: [48, 64) is the largest aligned block left.
+        mark(&mut used, 40 * P, P, true);
+        assert_eq!(largest_free_block(&used), 16);
+        // Freed again: back to 32, then 64.
+        mark(&mut used, 40 * P, P, false);
+        assert_eq!(largest_free_block(&used), 32);
+        mark(&mut used, P, P, false);
+        assert_eq!(largest_free_block(&used), 64);
+        Ok(())
+    }
+
+    #[test]
+    fn largest_free_of_odd_runs() -> Result {
+        // Free pages 3..7 only: the aligned blocks inside are [4, 6) and [6, 7): 2 pages.
+        let mut used = BitmapVec::new(16, GFP_KERNEL)?;
+        mark(&mut used, 0, 3 * P, true);
+        mark(&mut used, 7 * P, 9 * P, true);
+        assert_eq!(largest_free_block(&used), 2);
+        Ok(())
+    }
+
+    /// The bitmap mirror follows a real buddy allocator: after allocations and frees, the
+    /// largest free block it reports is one the buddy can hand out contiguously.
+    #[test]
+    fn mirror_follows_the_buddy() -> Result {
+        let size = 256 * P;
+        let buddy = GpuBuddy::new(GpuBuddyParams {
+            base_offset: 0,
+            size,
+            chunk_size: Alignment::new::<PAGE_SIZE>(),
+        })?;
+        let mut used = BitmapVec::new((size >> PAGE_SHIFT) as usize, GFP_KERNEL)?;
+        let mut held = KVec::new();
+        for pages in [3u64, 64, 1, 17] {
+            let b = KBox::pin_init(
+                buddy.alloc_blocks(
+                    GpuBuddyAllocMode::Simple,
+                    pages * P,
+                    Alignment::new::<PAGE_SIZE>(),
+                    GpuBuddyAllocFlags::default(),
+                ),
+                GFP_KERNEL,
+            )?;
+            for blk in b.iter() {
+                mark(&mut used, blk.offset(), blk.size(), true);
+            }
+            held.push(b, GFP_KERNEL)?;
+        }
+        assert_eq!(buddy.avail(), size - 85 * P);
+        let largest = largest_free_block(&used);
+        assert!(largest > 0);
+        // The buddy can serve exactly that much contiguously...
+        let c = KBox::pin_init(
+            buddy.alloc_blocks(
+                GpuBuddyAllocMode::Simple,
+                largest * P,
+                Alignment::new::<PAGE_SIZE>(),
+                GpuBuddyAllocFlags::from(kernel::gpu::buddy::GpuBuddyAllocFlag::Contiguous),
+            ),
+            GFP_KERNEL,
+        );
+        assert!(c.is_ok());
+        Ok(())
+    }
 }

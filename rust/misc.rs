@@ -12,13 +12,21 @@ use kernel::{
     bindings,
     error::{from_result, to_result},
     ffi::{c_int, c_long, c_uint, c_ulong},
+    mm::virt::{flags as vm, VmaNew},
+    page::PAGE_SHIFT,
     prelude::*,
-    transmute::AsBytes,
-    types::Opaque,
+    sync::{Arc, ArcBorrow},
+    transmute::{AsBytes, FromBytes},
+    types::{ForeignOwnable, Opaque},
     uaccess::{UserPtr, UserSlice},
 };
 
-use crate::{bank, uapi};
+use crate::{
+    bank,
+    file::MoreramFile,
+    memory::{Allocation, Backing},
+    uapi,
+};
 
 /// Largest `entry_size` accepted from user space: far beyond any version of the struct, small
 /// enough that a bad value cannot make us write much.
@@ -75,6 +83,9 @@ unsafe impl<T> Sync for AssertSync<T> {}
 
 static FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    open: Some(moreram_open),
+    release: Some(moreram_release),
+    mmap: Some(moreram_mmap),
     unlocked_ioctl: Some(moreram_ioctl),
     #[cfg(CONFIG_COMPAT)]
     compat_ioctl: Some(bindings::compat_ptr_ioctl),
@@ -83,19 +94,96 @@ static FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_o
 
 /// # Safety
 ///
+/// Called by the VFS when `file`, on `inode` of `/dev/moreram`, is opened.
+unsafe extern "C" fn moreram_open(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `file` is being opened; `f_mapping` is set before `->open`.
+    let mapping = unsafe { (*file).f_mapping };
+    match MoreramFile::new(mapping) {
+        Ok(state) => {
+            // SAFETY: after `misc_open`, `private_data` is ours until `release`.
+            unsafe { (*file).private_data = state.into_foreign() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS once, when the last reference to `file` goes.
+unsafe extern "C" fn moreram_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: `private_data` was set by `moreram_open` with `into_foreign`, and this is the last
+    // use of it. Dropping it frees every allocation not mapped anywhere.
+    drop(unsafe { Arc::<MoreramFile>::from_foreign((*file).private_data) });
+    0
+}
+
+/// The state of an open file.
+///
+/// # Safety
+///
+/// `file` must be an open file of `/dev/moreram`, between `moreram_open` and `moreram_release`.
+unsafe fn file_state<'a>(file: *mut bindings::file) -> ArcBorrow<'a, MoreramFile> {
+    // SAFETY: set by `moreram_open`, freed only by `moreram_release` (caller guarantee).
+    unsafe { Arc::<MoreramFile>::borrow((*file).private_data) }
+}
+
+/// # Safety
+///
 /// Called by the VFS with a valid, open `file` of `/dev/moreram`.
-unsafe extern "C" fn moreram_ioctl(
-    _file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
+unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the VFS calls ioctl only between open and release.
+    let state = unsafe { file_state(file) };
     from_result(|| {
         match cmd {
             uapi::IOC_BANKS => ioctl_banks(arg),
+            uapi::IOC_ALLOC => inout(arg, |req: &mut uapi::Alloc| state.alloc(req)),
+            uapi::IOC_FREE => {
+                let req: uapi::Handle =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Handle>())
+                        .reader()
+                        .read()?;
+                if req.reserved0 != 0 || req.reserved.iter().any(|&r| r != 0) {
+                    return Err(EINVAL);
+                }
+                state.free(req.handle).map(|()| 0)
+            }
+            uapi::IOC_QUERY => inout(arg, |req: &mut uapi::Query| {
+                let handle = req.handle;
+                req.handle = 0;
+                if req.as_bytes().iter().any(|&b| b != 0) {
+                    return Err(EINVAL);
+                }
+                *req = state.query(handle)?;
+                Ok(())
+            }),
+            uapi::IOC_TIER => inout(arg, |req: &mut uapi::Tier| {
+                if req.as_bytes().iter().any(|&b| b != 0) {
+                    return Err(EINVAL);
+                }
+                *req = state.tier()?;
+                Ok(())
+            }),
             _ => Err(ENOTTY),
         }
         .map(|r| r as c_long)
     })
+}
+
+/// Reads a `T` from user memory at `arg`, lets `f` update it, and writes it back.
+fn inout<T: FromBytes + AsBytes>(arg: usize, f: impl FnOnce(&mut T) -> Result) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
+    let mut v: T = reader.read()?;
+    f(&mut v)?;
+    writer.write(&v)?;
+    Ok(0)
 }
 
 /// `MORERAM_IOC_BANKS`: reports the banks bound now.
@@ -131,4 +219,137 @@ fn ioctl_banks(arg: usize) -> Result<isize> {
     req.count = u32::try_from(banks.len())?;
     writer.write(&req)?;
     Ok(0)
+}
+
+/// The `vm_ops` of every moreram mapping. Its address also identifies our VMAs.
+static VM_OPS: AssertSync<bindings::vm_operations_struct> =
+    AssertSync(bindings::vm_operations_struct {
+        open: Some(moreram_vm_open),
+        close: Some(moreram_vm_close),
+        fault: Some(moreram_vm_fault),
+        ..pin_init::zeroed()
+    });
+
+/// # Safety
+///
+/// Called by the mm in `mmap(2)` on an open `file` of `/dev/moreram` with a new `vma`.
+unsafe extern "C" fn moreram_mmap(
+    file: *mut bindings::file,
+    vma: *mut bindings::vm_area_struct,
+) -> c_int {
+    // SAFETY: called between open and release.
+    let state = unsafe { file_state(file) };
+    // SAFETY: `vma` is being set up by `mmap` and is not shared yet.
+    let new = unsafe { VmaNew::from_raw(vma) };
+    match mmap(&state, new) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+fn mmap(state: &MoreramFile, vma: &VmaNew) -> Result {
+    // Pages are shared with the device and with other mappings: a private copy makes no sense.
+    if vma.flags() & vm::SHARED == 0 {
+        return Err(EINVAL);
+    }
+    if vma.executable() {
+        return Err(EPERM);
+    }
+    vma.try_clear_mayexec()?;
+    // SAFETY: `vm_pgoff` of a VMA under construction is a plain read.
+    let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
+    let npages = ((vma.end() - vma.start()) >> PAGE_SHIFT) as u64;
+    let alloc = state.find_by_pgoff(pgoff).ok_or(EINVAL)?;
+    if pgoff + npages > alloc.pgoff() + alloc.npages() {
+        return Err(EINVAL);
+    }
+    // Fixed size (no mremap growth), not inherited by fork, not in core dumps.
+    vma.set_dontexpand();
+    vma.set_dontcopy();
+    vma.set_dontdump();
+    let raw = vma.as_ptr();
+    if alloc.is_vram() {
+        vma.set_io();
+        // SAFETY: the VMA is not shared yet, and VM_PFNMAP is consistent with the other flags
+        // (VM_MIXEDMAP is not set on this path).
+        unsafe {
+            (*raw).__bindgen_anon_2.vm_flags |= vm::PFNMAP;
+            (*raw).vm_page_prot = bindings::pgprot_writecombine((*raw).vm_page_prot);
+        }
+    } else {
+        vma.set_mixedmap();
+    }
+    alloc.mapped();
+    // SAFETY: the VMA is not shared yet; from here the VMA owns one reference to `alloc`,
+    // released in `moreram_vm_close`.
+    unsafe {
+        (*raw).vm_private_data = Arc::into_raw(alloc).cast_mut().cast();
+        (*raw).vm_ops = &VM_OPS.0;
+    }
+    Ok(())
+}
+
+/// The allocation a moreram VMA maps.
+///
+/// # Safety
+///
+/// `vma` must be a live VMA whose `vm_ops` is [`VM_OPS`].
+unsafe fn vma_alloc<'a>(vma: *const bindings::vm_area_struct) -> &'a Allocation {
+    // SAFETY: our VMAs hold a reference to their allocation in `vm_private_data` from `mmap` (or
+    // `open`) until `close`.
+    unsafe { &*(*vma).vm_private_data.cast::<Allocation>() }
+}
+
+/// # Safety
+///
+/// Called by the mm when a moreram VMA is copied (split, mremap).
+unsafe extern "C" fn moreram_vm_open(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: `vma` is ours; the copy shares `vm_private_data` with the original, whose
+    // reference keeps the allocation alive during this call.
+    let alloc = unsafe { vma_alloc(vma) };
+    // SAFETY: `alloc` came from `Arc::into_raw` in `mmap`, and the original VMA's reference keeps
+    // it alive; we make a second reference for the new VMA (released by its `close`) and give the
+    // original's back.
+    let original = unsafe { Arc::from_raw(core::ptr::from_ref(alloc)) };
+    let _ = Arc::into_raw(original.clone());
+    let _ = Arc::into_raw(original);
+    alloc.mapped();
+}
+
+/// # Safety
+///
+/// Called by the mm when a moreram VMA goes away, after its pages are unmapped.
+unsafe extern "C" fn moreram_vm_close(vma: *mut bindings::vm_area_struct) {
+    // SAFETY: `vma` is ours.
+    let alloc = unsafe { vma_alloc(vma) };
+    alloc.unmapped();
+    // SAFETY: releases the reference this VMA took in `mmap` or `open`; the page tables no
+    // longer point at the pages.
+    drop(unsafe { Arc::from_raw(core::ptr::from_ref(alloc)) });
+}
+
+/// # Safety
+///
+/// Called by the mm on a page fault in a moreram VMA.
+unsafe extern "C" fn moreram_vm_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: the mm passes a valid fault whose VMA is ours and locked.
+    let (vma, pgoff) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.pgoff) };
+    // SAFETY: as above.
+    let alloc = unsafe { vma_alloc(vma) };
+    let Some(index) = (pgoff as u64).checked_sub(alloc.pgoff()) else {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    };
+    if index >= alloc.npages() {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    }
+    match alloc.backing() {
+        // SAFETY: VRAM mappings are VM_PFNMAP (see `mmap`) and the fault holds the VMA's lock.
+        Backing::Vram(v) => unsafe { v.fault(vmf, index) },
+        Backing::System(pages) => {
+            let page = &pages[index as usize];
+            // SAFETY: system mappings are VM_MIXEDMAP; `page` stays allocated while the VMA
+            // holds the allocation, and the mapping takes its own page reference.
+            unsafe { bindings::vmf_insert_page_mkwrite(vmf, page.as_ptr(), false) }
+        }
+    }
 }

@@ -16,7 +16,6 @@ void moreram_pci_location(struct pci_dev *pdev, u32 *domain, u8 *bus, u8 *devfn)
 unsigned long moreram_pci_bar_flags(struct pci_dev *pdev, int bar);
 
 extern const struct moreram_layout_entry moreram_uapi_layout[];
-extern const u32 moreram_uapi_ioc_banks;
-extern const u32 moreram_uapi_bank_info_size_v1;
+extern const struct moreram_layout_entry moreram_uapi_consts[];
 
 #endif

@@ -28,9 +28,6 @@ extern "C" {
     /// entry whose name is NULL.
     pub(crate) static moreram_uapi_layout: [LayoutEntry; 0];
 
-    /// `MORERAM_IOC_BANKS` as the header computes it.
-    pub(crate) static moreram_uapi_ioc_banks: u32;
-
-    /// `MORERAM_BANK_INFO_SIZE_V1` as the header defines it.
-    pub(crate) static moreram_uapi_bank_info_size_v1: u32;
+    /// The header's constants (ioctl numbers, flags, limits), by name; NULL-terminated too.
+    pub(crate) static moreram_uapi_consts: [LayoutEntry; 0];
 }

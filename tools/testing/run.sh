@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make run`: set up, build, boot the VM, load the module and run the demo.
+# `make bench` (run.sh bench): the same, running the benchmarks instead.
 
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +16,10 @@ KDIR=$(tools/testing/kernel.sh)
 make --no-print-directory module KDIR="$KDIR" >/dev/null
 make --no-print-directory tools >/dev/null
 bin=tools/target/x86_64-unknown-linux-gnu/release
+guest=tools/testing/guest/demo.sh
+[ "${1:-}" != bench ] || guest=tools/testing/guest/bench.sh
 echo "booting the VM: ivshmem-plain (${IVSHMEM_MB:-256} MiB) and bochs-display (${BOCHS_VRAM_MB:-64} MiB VRAM)"
 tools/testing/vm.sh --show --kdir "$KDIR" --module moreram.ko --log "$BUILD/logs/vm-run.log" \
-	--add "$bin/moreram-itest" --add "$BUILD/samples/moreram-banks" \
-	tools/testing/guest/demo.sh
+	--add "$bin/moreram-bench" --add "$bin/moreram-alloc-rs" \
+	--add "$BUILD/samples/moreram-banks" --add "$BUILD/samples/moreram-alloc" \
+	"$guest"

@@ -71,13 +71,22 @@ bin=tools/target/x86_64-unknown-linux-gnu/release
 # --- the VM ---------------------------------------------------------------------
 vmlog=$BUILD/logs/vm-test.log
 tools/testing/vm.sh --kdir "$KDIR" --module moreram.ko --log "$vmlog" \
-	--add "$bin/moreram-itest" --add "$BUILD/samples/moreram-banks" \
+	--add "$bin/moreram-itest" --add "$bin/moreram-alloc-rs" --add "$bin/moreram-bench" \
+	--add "$BUILD/samples/moreram-banks" --add "$BUILD/samples/moreram-alloc" \
 	tools/testing/guest/test.sh
 vmrc=$?
 results=$(tools/testing/results.py "$vmlog")
 echo "$results" | grep -v '^counts '
 read -r _ p f <<<"$(echo "$results" | tail -n 1)"
 passed=$((passed + p)); failed=$((failed + f))
+# Bytes written through a mapping landed in the device's memory: the BAR's
+# backing file on the host holds the marker the guest wrote.
+marker=$(sed -n 's/^moreram-marker: //p' "$vmlog" | tail -n 1)
+if [ -n "$marker" ] && grep -q -a -F "$marker" "$BUILD/ivshmem.bin"; then
+	pass "host: data written through a mapping is in the BAR's backing file"
+else
+	fail "host: marker '${marker}' not found in $BUILD/ivshmem.bin"
+fi
 if [ $vmrc != 0 ]; then
 	fail "vm run (see above; log $vmlog)"
 elif ! grep -q '^PASS kunit ' <<<"$results"; then

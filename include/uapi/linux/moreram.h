@@ -42,6 +42,8 @@
  * @bar:        BAR number on the device (0-5)
  * @vendor:     PCI vendor ID
  * @device:     PCI device ID
+ * @largest_free: bytes in the largest free buddy block: the largest
+ *              allocation with MORERAM_ALLOC_CONTIGUOUS that can succeed now
  * @reserved:   zero
  */
 struct moreram_bank_info {
@@ -59,7 +61,8 @@ struct moreram_bank_info {
 	__u16 vendor;
 	__u16 device;
 	__u32 reserved0;
-	__u64 reserved[4];
+	__u64 largest_free;
+	__u64 reserved[3];
 };
 
 /**
@@ -88,5 +91,123 @@ struct moreram_banks {
 #define MORERAM_BANK_INFO_SIZE_V1 88
 
 #define MORERAM_IOC_BANKS _IOWR(MORERAM_IOC_MAGIC, 0x00, struct moreram_banks)
+
+/*
+ * Allocation placement (struct moreram_alloc.flags). With none of the
+ * placement flags, the allocation prefers VRAM and falls back to system pages.
+ */
+#define MORERAM_ALLOC_VRAM_ONLY   (1U << 0) /* VRAM or fail (ENOSPC when full) */
+#define MORERAM_ALLOC_SYSTEM_ONLY (1U << 1) /* system pages only */
+#define MORERAM_ALLOC_BANK        (1U << 2) /* VRAM from bank @bank only */
+#define MORERAM_ALLOC_CONTIGUOUS  (1U << 3) /* VRAM in one physically contiguous block */
+#define MORERAM_ALLOC_FLAGS_ALL   0xfU
+
+/* Where an allocation lives (struct moreram_alloc.tier, moreram_query.tier). */
+#define MORERAM_TIER_VRAM   1
+#define MORERAM_TIER_SYSTEM 2
+
+/* No bank: the allocation is in system pages. */
+#define MORERAM_NO_BANK 0xffffffffU
+
+/* Largest allocation: 1 TiB. */
+#define MORERAM_MAX_ALLOC (1ULL << 40)
+
+/**
+ * struct moreram_alloc - argument of MORERAM_IOC_ALLOC
+ * @size:        in: bytes, a non-zero multiple of the page size, at most
+ *               MORERAM_MAX_ALLOC
+ * @flags:       in: MORERAM_ALLOC_*
+ * @bank:        in: bank index with MORERAM_ALLOC_BANK, else zero
+ * @handle:      out: names the allocation in this open file; never 0
+ * @tier:        out: MORERAM_TIER_*
+ * @bank_used:   out: bank of a VRAM allocation, MORERAM_NO_BANK otherwise
+ * @reserved0:   zero
+ * @mmap_offset: out: pass to mmap() on the same file to map the allocation
+ * @reserved:    zero
+ *
+ * The memory reads as zeros. It is freed when it has been freed
+ * (MORERAM_IOC_FREE, or by closing the file) and is no longer mapped.
+ */
+struct moreram_alloc {
+	__u64 size;
+	__u32 flags;
+	__u32 bank;
+	__u32 handle;
+	__u32 tier;
+	__u32 bank_used;
+	__u32 reserved0;
+	__u64 mmap_offset;
+	__u64 reserved[4];
+};
+
+/**
+ * struct moreram_handle - argument of MORERAM_IOC_FREE
+ * @handle:    in: from MORERAM_IOC_ALLOC on this file
+ * @reserved0: zero
+ * @reserved:  zero
+ */
+struct moreram_handle {
+	__u32 handle;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/**
+ * struct moreram_query - argument of MORERAM_IOC_QUERY
+ * @handle:      in: from MORERAM_IOC_ALLOC on this file
+ * @tier:        out: MORERAM_TIER_*
+ * @bank:        out: bank of a VRAM allocation, MORERAM_NO_BANK otherwise
+ * @flags:       out: the flags it was allocated with
+ * @size:        out: bytes
+ * @mmap_offset: out: as returned by MORERAM_IOC_ALLOC
+ * @mappings:    out: number of mappings (VMAs) of it in any process now
+ * @reserved0:   zero
+ * @reserved:    zero
+ */
+struct moreram_query {
+	__u32 handle;
+	__u32 tier;
+	__u32 bank;
+	__u32 flags;
+	__u64 size;
+	__u64 mmap_offset;
+	__u32 mappings;
+	__u32 reserved0;
+	__u64 reserved[4];
+};
+
+/**
+ * struct moreram_tier - argument of MORERAM_IOC_TIER: the whole tier, and
+ * this open file's share of it
+ * @banks:        out: banks bound now
+ * @reserved0:    zero
+ * @vram_size:    out: bytes in all banks
+ * @vram_free:    out: bytes free in all banks
+ * @system_used:  out: bytes of system-page allocations, all files
+ * @file_vram:    out: bytes of VRAM allocated through this file
+ * @file_system:  out: bytes of system pages allocated through this file
+ * @file_allocs:  out: live handles of this file
+ * @reserved1:    zero
+ * @reserved:     zero
+ *
+ * Per-bank sizes, free bytes and largest free blocks: MORERAM_IOC_BANKS.
+ */
+struct moreram_tier {
+	__u32 banks;
+	__u32 reserved0;
+	__u64 vram_size;
+	__u64 vram_free;
+	__u64 system_used;
+	__u64 file_vram;
+	__u64 file_system;
+	__u32 file_allocs;
+	__u32 reserved1;
+	__u64 reserved[4];
+};
+
+#define MORERAM_IOC_ALLOC _IOWR(MORERAM_IOC_MAGIC, 0x01, struct moreram_alloc)
+#define MORERAM_IOC_FREE  _IOW(MORERAM_IOC_MAGIC, 0x02, struct moreram_handle)
+#define MORERAM_IOC_QUERY _IOWR(MORERAM_IOC_MAGIC, 0x03, struct moreram_query)
+#define MORERAM_IOC_TIER  _IOWR(MORERAM_IOC_MAGIC, 0x04, struct moreram_tier)
 
 #endif /* _UAPI_LINUX_MORERAM_H */

@@ -8,6 +8,7 @@
 //! which the host counts; the exit status is non-zero when any test failed.
 
 mod banks;
+mod tier;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,18 @@ fn parse_expect(s: &str) -> Result<Expected, String> {
     })
 }
 
+/// Runs this program again as `--child ARGS...` and fails unless it exits 0.
+pub fn run_child(args: &[&str]) -> TestResult {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let st = std::process::Command::new(exe)
+        .arg("--child")
+        .args(args)
+        .status()
+        .map_err(|e| e.to_string())?;
+    check!(st.success(), "child {args:?}: {st}");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut expected = Vec::new();
     let mut tests = Vec::new();
@@ -69,13 +82,23 @@ fn main() -> ExitCode {
                 }
             },
             // Internal: the child half of tests that need another user or process.
-            "--child" => return banks::child(args.next().as_deref()),
+            "--child" => {
+                let rest: Vec<String> = args.collect();
+                return match rest.first().map(String::as_str) {
+                    Some("zero-check") => tier::child_zero_check(&rest[1..]),
+                    what => banks::child(what),
+                };
+            }
             _ => tests.push(a),
         }
     }
     if tests.is_empty() {
         eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
-        eprintln!("tests: {}", banks::NAMES.join(" "));
+        eprintln!(
+            "tests: {} {}",
+            banks::NAMES.join(" "),
+            tier::NAMES.join(" ")
+        );
         return ExitCode::from(64);
     }
     let mut failed = 0;
@@ -86,7 +109,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("{t}: {e}")),
             }
         } else {
-            match banks::run(t, &expected) {
+            match banks::run(t, &expected).or_else(|| tier::run(t)) {
                 Some(r) => r,
                 None => Err(format!("no test named {t}")),
             }

@@ -73,6 +73,8 @@ pub struct Bank {
     pub is_64bit: bool,
     /// Where the device is.
     pub pci: PciAddress,
+    /// Bytes in the largest free block: the largest contiguous allocation possible now.
+    pub largest_free: u64,
     /// PCI vendor ID.
     pub vendor: u16,
     /// PCI device ID.
@@ -96,6 +98,7 @@ impl From<&sys::moreram_bank_info> for Bank {
                 device: b.pci_dev,
                 function: b.pci_func,
             },
+            largest_free: b.largest_free,
             vendor: b.vendor,
             device: b.device,
         }
@@ -146,6 +149,197 @@ impl Moreram {
                 return Ok(infos.iter().map(Bank::from).collect());
             }
         }
+    }
+}
+
+/// Where an allocation may be placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// VRAM if there is room in any bank, else system pages (the default).
+    PreferVram,
+    /// VRAM or fail with `ENOSPC`.
+    VramOnly,
+    /// System pages only.
+    SystemOnly,
+    /// VRAM from this bank only.
+    Bank(u32),
+}
+
+/// The tier an allocation got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Device memory, in the given bank.
+    Vram(u32),
+    /// Ordinary system pages.
+    System,
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tier::Vram(b) => write!(f, "vram (bank {b})"),
+            Tier::System => write!(f, "system"),
+        }
+    }
+}
+
+/// An allocation made through [`Moreram::alloc`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// Names the allocation in the file that made it.
+    pub handle: u32,
+    /// Bytes.
+    pub size: u64,
+    /// Where it lives.
+    pub tier: Tier,
+    /// The offset to pass to `mmap` on the same file.
+    pub mmap_offset: u64,
+}
+
+/// A shared, read-write mapping of an allocation; unmapped on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Mapping {
+    /// The mapped bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes until drop.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The mapped bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` maps `len` writable bytes until drop, and `&mut self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// The start address.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (it never is).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` is a mapping we made and nobody else unmaps.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+impl Moreram {
+    /// Allocates `size` bytes (a multiple of the page size), zeroed.
+    pub fn alloc(
+        &self,
+        size: u64,
+        placement: Placement,
+        contiguous: bool,
+    ) -> io::Result<Allocation> {
+        let (flags, bank) = match placement {
+            Placement::PreferVram => (0, 0),
+            Placement::VramOnly => (sys::MORERAM_ALLOC_VRAM_ONLY, 0),
+            Placement::SystemOnly => (sys::MORERAM_ALLOC_SYSTEM_ONLY, 0),
+            Placement::Bank(b) => (sys::MORERAM_ALLOC_BANK, b),
+        };
+        let flags = flags
+            | if contiguous {
+                sys::MORERAM_ALLOC_CONTIGUOUS
+            } else {
+                0
+            };
+        let mut req = sys::moreram_alloc {
+            size,
+            flags,
+            bank,
+            ..Default::default()
+        };
+        self.alloc_raw(&mut req)?;
+        Ok(Allocation {
+            handle: req.handle,
+            size,
+            tier: if req.tier == sys::MORERAM_TIER_VRAM {
+                Tier::Vram(req.bank_used)
+            } else {
+                Tier::System
+            },
+            mmap_offset: req.mmap_offset,
+        })
+    }
+
+    /// `MORERAM_IOC_ALLOC` with a request as given.
+    pub fn alloc_raw(&self, req: &mut sys::moreram_alloc) -> io::Result<()> {
+        // SAFETY: `req` is a `moreram_alloc`, as the command expects.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_ALLOC, req) }.map(drop)
+    }
+
+    /// Frees an allocation; its memory goes when the last mapping of it does.
+    pub fn free(&self, handle: u32) -> io::Result<()> {
+        let mut req = sys::moreram_handle {
+            handle,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_handle`, as the command expects.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_FREE, &mut req) }.map(drop)
+    }
+
+    /// What the module knows of an allocation.
+    pub fn query(&self, handle: u32) -> io::Result<sys::moreram_query> {
+        let mut req = sys::moreram_query {
+            handle,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_query`, as the command expects.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_QUERY, &mut req) }?;
+        Ok(req)
+    }
+
+    /// The tier as a whole, and this file's share of it.
+    pub fn tier(&self) -> io::Result<sys::moreram_tier> {
+        let mut req = sys::moreram_tier::default();
+        // SAFETY: `req` is a `moreram_tier`, as the command expects.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_TIER, &mut req) }?;
+        Ok(req)
+    }
+
+    /// Maps the whole allocation, shared and read-write.
+    pub fn map(&self, a: &Allocation) -> io::Result<Mapping> {
+        self.map_raw(
+            a.mmap_offset,
+            a.size as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+        )
+    }
+
+    /// `mmap(NULL, len, prot, flags, fd, offset)`.
+    pub fn map_raw(&self, offset: u64, len: usize, prot: i32, flags: i32) -> io::Result<Mapping> {
+        // SAFETY: a fresh mapping at an address the kernel picks; nothing is overwritten.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                flags,
+                self.fd.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Mapping { ptr: p.cast(), len })
     }
 }
 

@@ -29,7 +29,8 @@ pub struct moreram_bank_info {
     pub vendor: u16,
     pub device: u16,
     pub reserved0: u32,
-    pub reserved: [u64; 4],
+    pub largest_free: u64,
+    pub reserved: [u64; 3],
 }
 
 pub const MORERAM_BANK_INFO_SIZE_V1: u32 = 88;
@@ -44,6 +45,71 @@ pub struct moreram_banks {
     pub reserved0: u32,
     pub banks_ptr: u64,
     pub reserved: [u64; 2],
+}
+
+pub const MORERAM_ALLOC_VRAM_ONLY: u32 = 1 << 0;
+pub const MORERAM_ALLOC_SYSTEM_ONLY: u32 = 1 << 1;
+pub const MORERAM_ALLOC_BANK: u32 = 1 << 2;
+pub const MORERAM_ALLOC_CONTIGUOUS: u32 = 1 << 3;
+pub const MORERAM_ALLOC_FLAGS_ALL: u32 = 0xf;
+pub const MORERAM_TIER_VRAM: u32 = 1;
+pub const MORERAM_TIER_SYSTEM: u32 = 2;
+pub const MORERAM_NO_BANK: u32 = u32::MAX;
+pub const MORERAM_MAX_ALLOC: u64 = 1 << 40;
+
+/// `struct moreram_alloc`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_alloc {
+    pub size: u64,
+    pub flags: u32,
+    pub bank: u32,
+    pub handle: u32,
+    pub tier: u32,
+    pub bank_used: u32,
+    pub reserved0: u32,
+    pub mmap_offset: u64,
+    pub reserved: [u64; 4],
+}
+
+/// `struct moreram_handle`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_handle {
+    pub handle: u32,
+    pub reserved0: u32,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_query`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_query {
+    pub handle: u32,
+    pub tier: u32,
+    pub bank: u32,
+    pub flags: u32,
+    pub size: u64,
+    pub mmap_offset: u64,
+    pub mappings: u32,
+    pub reserved0: u32,
+    pub reserved: [u64; 4],
+}
+
+/// `struct moreram_tier`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_tier {
+    pub banks: u32,
+    pub reserved0: u32,
+    pub vram_size: u64,
+    pub vram_free: u64,
+    pub system_used: u64,
+    pub file_vram: u64,
+    pub file_system: u64,
+    pub file_allocs: u32,
+    pub reserved1: u32,
+    pub reserved: [u64; 4],
 }
 
 const IOC_WRITE: u32 = 1;
@@ -64,4 +130,13 @@ pub const fn iowr<T>(nr: u32) -> u32 {
     )
 }
 
+/// `_IOW(MORERAM_IOC_MAGIC, nr, T)`.
+pub const fn iow<T>(nr: u32) -> u32 {
+    ioc(IOC_WRITE, MORERAM_IOC_MAGIC, nr, core::mem::size_of::<T>())
+}
+
 pub const MORERAM_IOC_BANKS: u32 = iowr::<moreram_banks>(0x00);
+pub const MORERAM_IOC_ALLOC: u32 = iowr::<moreram_alloc>(0x01);
+pub const MORERAM_IOC_FREE: u32 = iow::<moreram_handle>(0x02);
+pub const MORERAM_IOC_QUERY: u32 = iowr::<moreram_query>(0x03);
+pub const MORERAM_IOC_TIER: u32 = iowr::<moreram_tier>(0x04);

@@ -18,9 +18,16 @@ fn rust_layout() -> BTreeMap<String, usize> {
     let mut m = layout! {
         moreram_bank_info {
             index, flags, size, free, bar_start, bar_len, pci_domain, pci_bus, pci_dev,
-            pci_func, bar, vendor, device, reserved0, reserved
+            pci_func, bar, vendor, device, reserved0, largest_free, reserved
         },
         moreram_banks { count, capacity, entry_size, reserved0, banks_ptr, reserved },
+        moreram_alloc { size, flags, bank, handle, tier, bank_used, reserved0, mmap_offset, reserved },
+        moreram_handle { handle, reserved0, reserved },
+        moreram_query { handle, tier, bank, flags, size, mmap_offset, mappings, reserved0, reserved },
+        moreram_tier {
+            banks, reserved0, vram_size, vram_free, system_used, file_vram, file_system,
+            file_allocs, reserved1, reserved
+        },
     };
     m.insert("MORERAM_IOC_BANKS".into(), MORERAM_IOC_BANKS as usize);
     m.insert(
@@ -32,6 +39,29 @@ fn rust_layout() -> BTreeMap<String, usize> {
         MORERAM_BANK_PREFETCHABLE as usize,
     );
     m.insert("MORERAM_BANK_64BIT".into(), MORERAM_BANK_64BIT as usize);
+    for (k, v) in [
+        ("MORERAM_IOC_ALLOC", MORERAM_IOC_ALLOC as usize),
+        ("MORERAM_IOC_FREE", MORERAM_IOC_FREE as usize),
+        ("MORERAM_IOC_QUERY", MORERAM_IOC_QUERY as usize),
+        ("MORERAM_IOC_TIER", MORERAM_IOC_TIER as usize),
+        ("MORERAM_ALLOC_VRAM_ONLY", MORERAM_ALLOC_VRAM_ONLY as usize),
+        (
+            "MORERAM_ALLOC_SYSTEM_ONLY",
+            MORERAM_ALLOC_SYSTEM_ONLY as usize,
+        ),
+        ("MORERAM_ALLOC_BANK", MORERAM_ALLOC_BANK as usize),
+        (
+            "MORERAM_ALLOC_CONTIGUOUS",
+            MORERAM_ALLOC_CONTIGUOUS as usize,
+        ),
+        ("MORERAM_ALLOC_FLAGS_ALL", MORERAM_ALLOC_FLAGS_ALL as usize),
+        ("MORERAM_TIER_VRAM", MORERAM_TIER_VRAM as usize),
+        ("MORERAM_TIER_SYSTEM", MORERAM_TIER_SYSTEM as usize),
+        ("MORERAM_NO_BANK", MORERAM_NO_BANK as usize),
+        ("MORERAM_MAX_ALLOC", MORERAM_MAX_ALLOC as usize),
+    ] {
+        m.insert(k.into(), v);
+    }
     m
 }
 

@@ -7,4 +7,8 @@ echo
 echo "== /dev/moreram: the banks of the tier"
 moreram-banks
 echo
+echo "== allocate, map, fill and verify: C sample (1 MiB), Rust sample (64 MiB)"
+moreram-alloc 1024
+moreram-alloc-rs 65536
+echo
 rmmod moreram

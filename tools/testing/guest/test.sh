@@ -29,6 +29,13 @@ itest banks-report banks-bad-input dev-access
 step drm-device-per-bank test "$(drm_cards)" = 2
 step sample-moreram-banks moreram-banks
 
+# The memory tier.
+itest alloc-map-free exhaustion-and-fallback zeroing alloc-bad-input mmap-bad-input \
+	free-while-mapped close-while-mapped fork unbind-while-mapped write-combining
+step sample-moreram-alloc moreram-alloc
+step sample-moreram-alloc-rs moreram-alloc-rs
+itest count=2 banks-report
+
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do
@@ -39,6 +46,21 @@ for dev in $(ls $DRV | grep '^0000:'); do
 	itest count=2
 done
 itest banks-report
+
+# Bytes for the host to find in the ivshmem BAR's backing file after the run.
+itest marker
+
+# Nothing the module allocated may be left unreferenced (kmemleak reports only
+# objects older than 5 s).
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	if grep -q moreram /sys/kernel/debug/kmemleak; then
+		notok kmemleak "leak reported"; cat /sys/kernel/debug/kmemleak
+	else
+		ok kmemleak
+	fi
+fi
 
 # Unloading: refused while a file is open, clean once closed.
 refuse rmmod-refused-while-open rmmod moreram

@@ -1,0 +1,834 @@
+//! Tests of the memory tier: allocation, mapping, zeroing, fallback, lifetimes.
+
+use crate::{check, TestResult};
+use moreram::{sys, Bank, Moreram, Placement, Tier};
+use std::{io, os::fd::AsFd, process::ExitCode};
+
+const PAGE: u64 = 4096;
+
+/// Tests this file provides.
+pub const NAMES: &[&str] = &[
+    "alloc-map-free",
+    "exhaustion-and-fallback",
+    "zeroing",
+    "alloc-bad-input",
+    "mmap-bad-input",
+    "free-while-mapped",
+    "close-while-mapped",
+    "fork",
+    "unbind-while-mapped",
+    "marker",
+    "write-combining",
+];
+
+pub fn run(name: &str) -> Option<TestResult> {
+    Some(match name {
+        "alloc-map-free" => alloc_map_free(),
+        "exhaustion-and-fallback" => exhaustion_and_fallback(),
+        "zeroing" => zeroing(),
+        "alloc-bad-input" => alloc_bad_input(),
+        "mmap-bad-input" => mmap_bad_input(),
+        "free-while-mapped" => free_while_mapped(),
+        "close-while-mapped" => close_while_mapped(),
+        "fork" => fork(),
+        "unbind-while-mapped" => unbind_while_mapped(),
+        "marker" => marker(),
+        "write-combining" => write_combining(),
+        _ => return None,
+    })
+}
+
+fn open() -> Result<Moreram, String> {
+    Moreram::open().map_err(|e| format!("open: {e}"))
+}
+
+fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
+    move |err| format!("{what}: {err}")
+}
+
+fn errno(r: io::Result<impl Sized>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+fn expect_errno<T>(what: &str, r: io::Result<T>, want: i32) -> TestResult {
+    match errno(r) {
+        Some(got) if got == want => Ok(()),
+        got => Err(format!("{what}: errno {got:?}, expected {want}")),
+    }
+}
+
+/// The bank of the given PCI vendor.
+fn bank_of(mr: &Moreram, vendor: u16) -> Result<Bank, String> {
+    mr.banks()
+        .map_err(e("BANKS"))?
+        .into_iter()
+        .find(|b| b.vendor == vendor)
+        .ok_or(format!("no bank of vendor {vendor:04x}"))
+}
+
+fn ivshmem(mr: &Moreram) -> Result<Bank, String> {
+    bank_of(mr, 0x1af4)
+}
+
+fn bochs(mr: &Moreram) -> Result<Bank, String> {
+    bank_of(mr, 0x1234)
+}
+
+fn fill(m: &mut moreram::Mapping, seed: u64) {
+    for (i, w) in m.as_mut_slice().chunks_exact_mut(8).enumerate() {
+        w.copy_from_slice(&(seed ^ i as u64).to_ne_bytes());
+    }
+}
+
+fn verify(m: &moreram::Mapping, seed: u64) -> TestResult {
+    for (i, w) in m.as_slice().chunks_exact(8).enumerate() {
+        let v = u64::from_ne_bytes(w.try_into().unwrap());
+        check!(
+            v == seed ^ i as u64,
+            "word {i}: {v:#x}, expected {:#x}",
+            seed ^ i as u64
+        );
+    }
+    Ok(())
+}
+
+fn all_zero(m: &moreram::Mapping) -> TestResult {
+    match m.as_slice().iter().position(|&b| b != 0) {
+        Some(i) => Err(format!(
+            "byte {i} of {} is {:#x}, not zero",
+            m.len(),
+            m.as_slice()[i]
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A 4 KiB allocation prefers VRAM, maps, reads as zeros, keeps what is written, is reported by
+/// QUERY and TIER, and frees exactly once.
+fn alloc_map_free() -> TestResult {
+    let mr = open()?;
+    let before = mr.tier().map_err(e("TIER"))?;
+    let a = mr
+        .alloc(PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    check!(
+        matches!(a.tier, Tier::Vram(_)),
+        "4 KiB went to {}, VRAM is free",
+        a.tier
+    );
+    check!(
+        a.handle != 0 && a.mmap_offset % PAGE == 0,
+        "handle {} offset {:#x}",
+        a.handle,
+        a.mmap_offset
+    );
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    all_zero(&m)?;
+    fill(&mut m, 0x5eed);
+    verify(&m, 0x5eed)?;
+    let q = mr.query(a.handle).map_err(e("QUERY"))?;
+    check!(
+        q.size == PAGE && q.tier == sys::MORERAM_TIER_VRAM && q.mappings == 1,
+        "QUERY: {q:?}"
+    );
+    check!(
+        q.mmap_offset == a.mmap_offset,
+        "QUERY offset {:#x}",
+        q.mmap_offset
+    );
+    let t = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t.file_vram == PAGE && t.file_allocs == 1,
+        "TIER after alloc: {t:?}"
+    );
+    check!(
+        t.vram_free == before.vram_free - PAGE,
+        "vram_free {} -> {}",
+        before.vram_free,
+        t.vram_free
+    );
+    drop(m);
+    check!(
+        mr.query(a.handle).map_err(e("QUERY"))?.mappings == 0,
+        "mapping count after munmap"
+    );
+    mr.free(a.handle).map_err(e("FREE"))?;
+    expect_errno("QUERY after FREE", mr.query(a.handle), libc::ENOENT)?;
+    expect_errno("double FREE", mr.free(a.handle), libc::ENOENT)?;
+    let t = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t.vram_free == before.vram_free && t.file_allocs == 0,
+        "after FREE: {t:?}"
+    );
+    Ok(())
+}
+
+/// Fill both banks: VRAM-only then fails with ENOSPC, the default falls back to system pages,
+/// the reports agree with what was allocated, and freeing gives every byte back.
+fn exhaustion_and_fallback() -> TestResult {
+    let mr = open()?;
+    let (iv, bo) = (ivshmem(&mr)?, bochs(&mr)?);
+    check!(
+        iv.free == iv.size && bo.free == bo.size,
+        "banks not empty at start"
+    );
+    check!(
+        iv.largest_free == iv.size,
+        "largest free {} of an empty {}",
+        iv.largest_free,
+        iv.size
+    );
+    // The largest allocation: a whole bank, in one contiguous block.
+    let whole = mr
+        .alloc(iv.size, Placement::Bank(iv.index), true)
+        .map_err(e("whole ivshmem bank"))?;
+    check!(
+        whole.tier == Tier::Vram(iv.index),
+        "whole bank went to {}",
+        whole.tier
+    );
+    let iv2 = ivshmem(&mr)?;
+    check!(
+        iv2.free == 0 && iv2.largest_free == 0,
+        "full bank reports {} free, largest {}",
+        iv2.free,
+        iv2.largest_free
+    );
+    expect_errno(
+        "bank full",
+        mr.alloc(PAGE, Placement::Bank(iv.index), false),
+        libc::ENOSPC,
+    )?;
+    // Fill the other bank in pieces: half, quarter, ... down to a page, then the last page.
+    let mut pieces = Vec::new();
+    let mut left = bo.size;
+    while left > 0 {
+        let sz = if left > PAGE { left / 2 } else { PAGE };
+        let a = mr
+            .alloc(sz, Placement::VramOnly, false)
+            .map_err(e("filling bochs"))?;
+        check!(
+            a.tier == Tier::Vram(bo.index),
+            "piece of {sz} went to {}",
+            a.tier
+        );
+        pieces.push(a);
+        left -= sz;
+    }
+    expect_errno(
+        "VRAM-only when full",
+        mr.alloc(PAGE, Placement::VramOnly, false),
+        libc::ENOSPC,
+    )?;
+    let t0 = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t0.vram_free == 0 && t0.file_vram == iv.size + bo.size,
+        "TIER when full: {t0:?}"
+    );
+    let fb = mr
+        .alloc(16 * PAGE, Placement::PreferVram, false)
+        .map_err(e("fallback"))?;
+    check!(
+        fb.tier == Tier::System,
+        "prefer-VRAM with VRAM full went to {}",
+        fb.tier
+    );
+    let mut m = mr.map(&fb).map_err(e("mmap fallback"))?;
+    all_zero(&m)?;
+    fill(&mut m, 7);
+    verify(&m, 7)?;
+    drop(m);
+    let t1 = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t1.system_used == t0.system_used + 16 * PAGE && t1.file_system == 16 * PAGE,
+        "system accounting: {t1:?}"
+    );
+    // Free a middle piece: its space, and only that, comes back.
+    let mid = pieces.remove(1);
+    mr.free(mid.handle).map_err(e("FREE piece"))?;
+    let bo2 = bochs(&mr)?;
+    check!(
+        bo2.free == mid.size && bo2.largest_free == mid.size,
+        "after freeing {}: free {} largest {}",
+        mid.size,
+        bo2.free,
+        bo2.largest_free
+    );
+    for a in pieces.iter().chain([&whole, &fb]) {
+        mr.free(a.handle).map_err(e("FREE"))?;
+    }
+    let t2 = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t2.vram_free == t2.vram_size && t2.system_used == t0.system_used && t2.file_allocs == 0,
+        "after freeing all: {t2:?}"
+    );
+    for b in mr.banks().map_err(e("BANKS"))? {
+        check!(
+            b.free == b.size && b.largest_free == b.size,
+            "bank {} not whole again: {b:?}",
+            b.index
+        );
+    }
+    println!(
+        "moreram-info: largest allocation served: {} MiB (whole bank, contiguous)",
+        iv.size >> 20
+    );
+    Ok(())
+}
+
+/// Bytes written before a free never show in a later allocation, in this process or another.
+fn zeroing() -> TestResult {
+    let mr = open()?;
+    let bo = bochs(&mr)?;
+    for round in 0..2 {
+        let a = mr
+            .alloc(bo.size, Placement::Bank(bo.index), false)
+            .map_err(e("whole bochs bank"))?;
+        let mut m = mr.map(&a).map_err(e("mmap"))?;
+        all_zero(&m).map_err(|w| format!("round {round}: {w}"))?;
+        fill(&mut m, 0xa5a5_a5a5_a5a5_a5a5);
+        drop(m);
+        mr.free(a.handle).map_err(e("FREE"))?;
+    }
+    // Another process takes the same pages (the whole bank) after our pattern.
+    let a = mr
+        .alloc(bo.size, Placement::Bank(bo.index), false)
+        .map_err(e("whole bank"))?;
+    fill(&mut mr.map(&a).map_err(e("mmap"))?, 0x1234);
+    mr.free(a.handle).map_err(e("FREE"))?;
+    crate::run_child(&["zero-check", &bo.index.to_string(), &bo.size.to_string()])?;
+    // System pages too.
+    let s = mr
+        .alloc(64 * PAGE, Placement::SystemOnly, false)
+        .map_err(e("system"))?;
+    let mut m = mr.map(&s).map_err(e("mmap system"))?;
+    all_zero(&m)?;
+    fill(&mut m, 0xdead);
+    drop(m);
+    mr.free(s.handle).map_err(e("FREE"))?;
+    let s = mr
+        .alloc(64 * PAGE, Placement::SystemOnly, false)
+        .map_err(e("system again"))?;
+    all_zero(&mr.map(&s).map_err(e("mmap system"))?)?;
+    Ok(())
+}
+
+/// Child: allocate `size` bytes of bank `bank` and check they read as zeros.
+pub fn child_zero_check(args: &[String]) -> ExitCode {
+    let go = || -> TestResult {
+        let bank: u32 = args.first().ok_or("bank")?.parse().map_err(|_| "bank")?;
+        let size: u64 = args.get(1).ok_or("size")?.parse().map_err(|_| "size")?;
+        let mr = open()?;
+        let a = mr
+            .alloc(size, Placement::Bank(bank), false)
+            .map_err(e("ALLOC"))?;
+        all_zero(&mr.map(&a).map_err(e("mmap"))?)
+    };
+    match go() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(w) => {
+            eprintln!("zero-check: {w}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn alloc_req(mr: &Moreram, req: sys::moreram_alloc) -> io::Result<sys::moreram_alloc> {
+    let mut r = req;
+    mr.alloc_raw(&mut r).map(|()| r)
+}
+
+/// Every malformed request gets its documented errno and allocates nothing.
+fn alloc_bad_input() -> TestResult {
+    let mr = open()?;
+    let before = mr.tier().map_err(e("TIER"))?;
+    let ok = sys::moreram_alloc {
+        size: PAGE,
+        ..Default::default()
+    };
+    let cases: &[(&str, sys::moreram_alloc, i32)] = &[
+        ("size 0", sys::moreram_alloc { size: 0, ..ok }, libc::EINVAL),
+        (
+            "size not page aligned",
+            sys::moreram_alloc {
+                size: PAGE + 1,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "size over MAX_ALLOC",
+            sys::moreram_alloc {
+                size: sys::MORERAM_MAX_ALLOC + PAGE,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "size near 2^64",
+            sys::moreram_alloc {
+                size: u64::MAX - PAGE + 1,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "VRAM-only larger than any bank",
+            sys::moreram_alloc {
+                size: 1 << 30,
+                flags: sys::MORERAM_ALLOC_VRAM_ONLY,
+                ..ok
+            },
+            libc::E2BIG,
+        ),
+        (
+            "system larger than RAM",
+            sys::moreram_alloc {
+                size: 1 << 39,
+                flags: sys::MORERAM_ALLOC_SYSTEM_ONLY,
+                ..ok
+            },
+            libc::ENOMEM,
+        ),
+        (
+            "unknown flag",
+            sys::moreram_alloc {
+                flags: 1 << 4,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "high unknown flag",
+            sys::moreram_alloc {
+                flags: 1 << 31,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "VRAM-only and system-only",
+            sys::moreram_alloc {
+                flags: sys::MORERAM_ALLOC_VRAM_ONLY | sys::MORERAM_ALLOC_SYSTEM_ONLY,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "contiguous system pages",
+            sys::moreram_alloc {
+                flags: sys::MORERAM_ALLOC_CONTIGUOUS | sys::MORERAM_ALLOC_SYSTEM_ONLY,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "bank without the BANK flag",
+            sys::moreram_alloc { bank: 1, ..ok },
+            libc::EINVAL,
+        ),
+        (
+            "no such bank",
+            sys::moreram_alloc {
+                flags: sys::MORERAM_ALLOC_BANK,
+                bank: 99,
+                ..ok
+            },
+            libc::ENODEV,
+        ),
+        (
+            "reserved0",
+            sys::moreram_alloc { reserved0: 1, ..ok },
+            libc::EINVAL,
+        ),
+        (
+            "reserved[3]",
+            sys::moreram_alloc {
+                reserved: [0, 0, 0, 1],
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+        (
+            "output handle set",
+            sys::moreram_alloc { handle: 5, ..ok },
+            libc::EINVAL,
+        ),
+        (
+            "output offset set",
+            sys::moreram_alloc {
+                mmap_offset: PAGE,
+                ..ok
+            },
+            libc::EINVAL,
+        ),
+    ];
+    for (what, req, want) in cases {
+        expect_errno(what, alloc_req(&mr, *req), *want)?;
+    }
+    // SAFETY: NULL is the point: the kernel must not dereference it.
+    let r = unsafe {
+        moreram::ioctl::<sys::moreram_alloc>(
+            mr.as_fd(),
+            sys::MORERAM_IOC_ALLOC,
+            std::ptr::null_mut(),
+        )
+    };
+    expect_errno("NULL argument", r, libc::EFAULT)?;
+    expect_errno("FREE unknown handle", mr.free(12345), libc::ENOENT)?;
+    expect_errno("QUERY unknown handle", mr.query(12345), libc::ENOENT)?;
+    expect_errno("FREE handle 0", mr.free(0), libc::ENOENT)?;
+    let a = mr
+        .alloc(PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let mut fr = sys::moreram_handle {
+        handle: a.handle,
+        reserved0: 1,
+        ..Default::default()
+    };
+    // SAFETY: `fr` is a `moreram_handle`.
+    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_FREE, &mut fr) };
+    expect_errno("FREE reserved0", r, libc::EINVAL)?;
+    let mut q = sys::moreram_query {
+        handle: a.handle,
+        size: 1,
+        ..Default::default()
+    };
+    // SAFETY: `q` is a `moreram_query`.
+    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_QUERY, &mut q) };
+    expect_errno("QUERY output field set", r, libc::EINVAL)?;
+    let mut t = sys::moreram_tier {
+        reserved1: 1,
+        ..Default::default()
+    };
+    // SAFETY: `t` is a `moreram_tier`.
+    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_TIER, &mut t) };
+    expect_errno("TIER input not zero", r, libc::EINVAL)?;
+    // Another file's handle means nothing here.
+    let other = open()?;
+    expect_errno(
+        "FREE through another file",
+        other.free(a.handle),
+        libc::ENOENT,
+    )?;
+    mr.free(a.handle).map_err(e("FREE"))?;
+    expect_errno("ioctl on a freed handle", mr.query(a.handle), libc::ENOENT)?;
+    let after = mr.tier().map_err(e("TIER"))?;
+    check!(
+        after.vram_free == before.vram_free
+            && after.system_used == before.system_used
+            && after.file_allocs == 0,
+        "bad input leaked: {before:?} -> {after:?}"
+    );
+    Ok(())
+}
+
+/// mmap checks offset, length, sharing and execute permission against the allocation.
+fn mmap_bad_input() -> TestResult {
+    let mr = open()?;
+    let a = mr
+        .alloc(4 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    expect_errno(
+        "offset of no allocation",
+        mr.map_raw(
+            a.mmap_offset + (1 << 40),
+            PAGE as usize,
+            rw,
+            libc::MAP_SHARED,
+        ),
+        libc::EINVAL,
+    )?;
+    expect_errno(
+        "offset 0",
+        mr.map_raw(0, PAGE as usize, rw, libc::MAP_SHARED),
+        libc::EINVAL,
+    )?;
+    expect_errno(
+        "past the end",
+        mr.map_raw(a.mmap_offset, 5 * PAGE as usize, rw, libc::MAP_SHARED),
+        libc::EINVAL,
+    )?;
+    expect_errno(
+        "tail past the end",
+        mr.map_raw(
+            a.mmap_offset + 3 * PAGE,
+            2 * PAGE as usize,
+            rw,
+            libc::MAP_SHARED,
+        ),
+        libc::EINVAL,
+    )?;
+    expect_errno(
+        "MAP_PRIVATE",
+        mr.map_raw(a.mmap_offset, PAGE as usize, rw, libc::MAP_PRIVATE),
+        libc::EINVAL,
+    )?;
+    expect_errno(
+        "PROT_EXEC",
+        mr.map_raw(
+            a.mmap_offset,
+            PAGE as usize,
+            rw | libc::PROT_EXEC,
+            libc::MAP_SHARED,
+        ),
+        libc::EPERM,
+    )?;
+    let other = open()?;
+    expect_errno(
+        "another file's offset",
+        other.map_raw(a.mmap_offset, PAGE as usize, rw, libc::MAP_SHARED),
+        libc::EINVAL,
+    )?;
+    // A sub-range maps, and sees the same bytes as the whole.
+    let mut whole = mr.map(&a).map_err(e("mmap"))?;
+    fill(&mut whole, 99);
+    let part = mr
+        .map_raw(
+            a.mmap_offset + 2 * PAGE,
+            2 * PAGE as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+        )
+        .map_err(e("sub-range"))?;
+    check!(
+        part.as_slice() == &whole.as_slice()[2 * PAGE as usize..],
+        "sub-range mapping differs"
+    );
+    // SAFETY: changes protection of our own mapping.
+    let r = unsafe {
+        libc::mprotect(
+            whole.as_ptr().cast(),
+            PAGE as usize,
+            libc::PROT_READ | libc::PROT_EXEC,
+        )
+    };
+    check!(
+        r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EACCES),
+        "mprotect(PROT_EXEC) allowed"
+    );
+    // SAFETY: asks to grow our own mapping in place; the kernel must refuse.
+    let r = unsafe {
+        libc::mremap(
+            whole.as_ptr().cast(),
+            4 * PAGE as usize,
+            8 * PAGE as usize,
+            0,
+        )
+    };
+    check!(r == libc::MAP_FAILED, "mremap grew the mapping");
+    drop((whole, part));
+    mr.free(a.handle).map_err(e("FREE"))?;
+    Ok(())
+}
+
+/// FREE while mapped: the mapping keeps working and the pages stay allocated until munmap.
+fn free_while_mapped() -> TestResult {
+    let mr = open()?;
+    let bo = bochs(&mr)?;
+    let a = mr
+        .alloc(8 * PAGE, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    fill(&mut m, 42);
+    mr.free(a.handle).map_err(e("FREE"))?;
+    verify(&m, 42)?;
+    fill(&mut m, 43);
+    verify(&m, 43)?;
+    check!(
+        bochs(&mr)?.free == bo.free - 8 * PAGE,
+        "pages went back while still mapped"
+    );
+    drop(m);
+    check!(bochs(&mr)?.free == bo.free, "pages not back after munmap");
+    Ok(())
+}
+
+/// Closing the file while mapped: the mapping keeps working. A mapping holds the file, so the
+/// file's release (which frees all it allocated) comes with the last munmap, not with close.
+fn close_while_mapped() -> TestResult {
+    let watcher = open()?;
+    let bo = bochs(&watcher)?;
+    let mr = open()?;
+    let a = mr
+        .alloc(8 * PAGE, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    mr.alloc(8 * PAGE, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC unmapped"))?;
+    fill(&mut m, 77);
+    drop(mr);
+    verify(&m, 77)?;
+    fill(&mut m, 78);
+    verify(&m, 78)?;
+    check!(
+        bochs(&watcher)?.free == bo.free - 16 * PAGE,
+        "close freed memory while the file was still mapped"
+    );
+    drop(m);
+    check!(
+        bochs(&watcher)?.free == bo.free,
+        "the last munmap after close did not free the file's allocations"
+    );
+    Ok(())
+}
+
+/// fork: mappings are not inherited (the child faults with SIGSEGV at that address); the
+/// parent's mapping is untouched; the child can map the allocation again through the inherited
+/// file.
+fn fork() -> TestResult {
+    let mr = open()?;
+    let a = mr
+        .alloc(2 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    fill(&mut m, 5);
+    let addr = m.as_ptr();
+    let touch = |expect_signal: i32, act: &dyn Fn()| -> TestResult {
+        // SAFETY: the child only touches memory and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            act();
+            // SAFETY: leaves the child at once.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        let sig = if libc::WIFSIGNALED(st) {
+            libc::WTERMSIG(st)
+        } else {
+            0
+        };
+        check!(
+            sig == expect_signal,
+            "child ended with signal {sig}, status {st:#x}; expected signal {expect_signal}"
+        );
+        Ok(())
+    };
+    touch(libc::SIGSEGV, &|| {
+        // SAFETY: the child reads an address that is not mapped in it; the fault is the test.
+        unsafe { std::ptr::read_volatile(addr) };
+    })?;
+    let a2 = a;
+    touch(0, &|| {
+        let ok = mr.map(&a2).map(|c| verify(&c, 5).is_ok()).unwrap_or(false);
+        if !ok {
+            // SAFETY: reports failure from the child.
+            unsafe { libc::_exit(3) };
+        }
+    })?;
+    verify(&m, 5)?;
+    fill(&mut m, 6);
+    verify(&m, 6)?;
+    drop(m);
+    mr.free(a.handle).map_err(e("FREE"))?;
+    Ok(())
+}
+
+/// Unbinding a device whose pages are mapped zaps them: the next access is SIGBUS, not stale
+/// memory, and the device binds again with all its memory free.
+fn unbind_while_mapped() -> TestResult {
+    let mr = open()?;
+    let bo = bochs(&mr)?;
+    let addr = bo.pci.to_string();
+    let a = mr
+        .alloc(4 * PAGE, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    fill(&mut m, 11);
+    let p = m.as_ptr();
+    // SAFETY: the child only writes to sysfs and touches our mapping (which fork does not copy,
+    // so the child re-maps it first through the inherited file).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = (|| -> Result<(), i32> {
+            let c = mr.map(&a).map_err(|_| 10)?;
+            verify(&c, 11).map_err(|_| 11)?;
+            std::fs::write("/sys/bus/pci/drivers/moreram/unbind", &addr).map_err(|_| 12)?;
+            // SAFETY: must raise SIGBUS: the pages were zapped and the bank revoked.
+            unsafe { std::ptr::read_volatile(c.as_ptr()) };
+            Err(13)
+        })();
+        // SAFETY: leaves the child.
+        unsafe { libc::_exit(code.err().unwrap_or(0)) };
+    }
+    let mut st = 0;
+    // SAFETY: waits for our child.
+    unsafe { libc::waitpid(pid, &mut st, 0) };
+    let sig = if libc::WIFSIGNALED(st) {
+        libc::WTERMSIG(st)
+    } else {
+        0
+    };
+    let code = if libc::WIFEXITED(st) {
+        libc::WEXITSTATUS(st)
+    } else {
+        -1
+    };
+    // The parent's mapping is gone too: check in a child, which gets its own copy of nothing —
+    // so check here, catching SIGBUS with a forked reader would not see our mapping. Instead,
+    // read it through /proc/self/mem, which faults the page without killing us.
+    let mut buf = [0u8; 8];
+    let mem = std::fs::File::open("/proc/self/mem").map_err(e("/proc/self/mem"));
+    let read = mem.and_then(|f| {
+        use std::os::unix::fs::FileExt;
+        f.read_at(&mut buf, p as u64).map_err(|er| er.to_string())
+    });
+    let rebind = std::fs::write("/sys/bus/pci/drivers/moreram/bind", &addr);
+    check!(
+        sig == libc::SIGBUS,
+        "child: signal {sig}, exit {code}; expected SIGBUS"
+    );
+    check!(
+        read.is_err(),
+        "the parent could still read the unbound bank: {buf:?}"
+    );
+    rebind.map_err(e("rebind"))?;
+    drop(m);
+    let _ = mr.free(a.handle);
+    let bo2 = bochs(&mr)?;
+    check!(bo2.free == bo2.size, "rebound bank not empty: {bo2:?}");
+    Ok(())
+}
+
+/// Leaves a marker in the ivshmem bank for the host to find in the BAR's backing file: proof that
+/// bytes written through a mapping land in device memory.
+fn marker() -> TestResult {
+    let mr = open()?;
+    let iv = ivshmem(&mr)?;
+    let a = mr
+        .alloc(PAGE, Placement::Bank(iv.index), false)
+        .map_err(e("ALLOC"))?;
+    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let nonce = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    let text = format!("moreram-marker-{}", nonce.trim());
+    m.as_mut_slice()[..text.len()].copy_from_slice(text.as_bytes());
+    println!("moreram-marker: {text}");
+    // Leave it there: the VM shuts down with it in the BAR.
+    std::mem::forget(m);
+    std::mem::forget(mr);
+    Ok(())
+}
+
+/// Every bank's BAR is reserved write-combining in PAT's memtype list, which is the cache mode
+/// user mappings of its pages get.
+fn write_combining() -> TestResult {
+    let mr = open()?;
+    let path = "/sys/kernel/debug/x86/pat_memtype_list";
+    let list = std::fs::read_to_string(path).map_err(|er| format!("{path}: {er} (is PAT on?)"))?;
+    for b in mr.banks().map_err(e("BANKS"))? {
+        let want = format!(
+            "[mem 0x{:016x}-0x{:016x}] write-combining",
+            b.bar_start,
+            b.bar_start + b.bar_len
+        );
+        check!(
+            list.lines().any(|l| l.contains(&want)),
+            "bank {}: no '{want}' in {path}",
+            b.index
+        );
+    }
+    Ok(())
+}
