@@ -14,8 +14,9 @@
 # /dev and debugfs mounted; files given with --add are in /bin.
 #
 # Exit status: 0 when the guest script exited 0 and the kernel log is clean;
-# 1 when the script failed or the kernel printed a splat (WARNING, BUG, Oops,
-# lockdep, KASAN, UBSAN, panic); 2 when the guest hung (timeout). The reason is
+# 1 when the script failed, a KUnit case failed, or the kernel printed a splat
+# (WARNING, BUG, Oops, lockdep, KASAN, UBSAN, kmemleak report, panic); 2 when
+# the guest hung (timeout). The reason is
 # printed; the console log is kept (--log, default build/logs/).
 
 set -euo pipefail
@@ -150,6 +151,9 @@ if [ $rc = 124 ] || [ $rc = 137 ]; then
 fi
 [ -z "$splat" ] || fail "kernel splat in the log:
 $splat"
+ktap_fail=$(grep -n -E '^\[ *[0-9]+\.[0-9]+\] +not ok [0-9]+ ' "$log" | head -5 || true)
+[ -z "$ktap_fail" ] || fail "KUnit case failed:
+$ktap_fail"
 status=$(sed -n 's/^moreram-vm: exit \([0-9]*\)$/\1/p' "$log" | tail -1)
 [ -n "$status" ] || fail "guest did not finish its script (qemu exit $rc)"
 [ "$status" = 0 ] || fail "guest script exited $status"
