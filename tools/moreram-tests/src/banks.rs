@@ -1,6 +1,6 @@
 //! Tests of the bank report (`MORERAM_IOC_BANKS`) and of the device node.
 
-use crate::{check, Expected, TestResult};
+use crate::{check, expect_errno, Expected, TestResult};
 use moreram::{sys, Bank, Moreram};
 use std::{
     io,
@@ -132,14 +132,6 @@ fn banks_ioctl(mr: &Moreram, req: &mut sys::moreram_banks) -> io::Result<i32> {
     // SAFETY: `req` is a `moreram_banks`, as the command expects; the pointers inside it are the
     // test's subject and the kernel must check them.
     unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_BANKS, req) }
-}
-
-fn expect_errno(what: &str, r: io::Result<i32>, errno: i32) -> TestResult {
-    match r {
-        Err(e) if e.raw_os_error() == Some(errno) => Ok(()),
-        Err(e) => Err(format!("{what}: {e}, expected errno {errno}")),
-        Ok(_) => Err(format!("{what}: succeeded, expected errno {errno}")),
-    }
 }
 
 /// Every malformed request gets its documented errno, and entries are written exactly as the

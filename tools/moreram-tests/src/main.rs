@@ -25,6 +25,15 @@ macro_rules! check {
     };
 }
 
+/// Passes when `r` failed with errno `want`.
+pub fn expect_errno<T>(what: &str, r: std::io::Result<T>, want: i32) -> TestResult {
+    match r {
+        Err(e) if e.raw_os_error() == Some(want) => Ok(()),
+        Err(e) => Err(format!("{what}: {e}, expected errno {want}")),
+        Ok(_) => Err(format!("{what}: succeeded, expected errno {want}")),
+    }
+}
+
 /// A bank the VM was started with, as `--expect 1af4:1110:2:256M` describes it.
 #[derive(Clone, Debug)]
 pub struct Expected {

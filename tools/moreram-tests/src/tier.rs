@@ -1,6 +1,6 @@
 //! Tests of the memory tier: allocation, mapping, zeroing, fallback, lifetimes.
 
-use crate::{check, TestResult};
+use crate::{check, expect_errno, TestResult};
 use moreram::{sys, Bank, Moreram, Placement, Tier};
 use std::{io, os::fd::AsFd, process::ExitCode};
 
@@ -44,17 +44,6 @@ fn open() -> Result<Moreram, String> {
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")
-}
-
-fn errno(r: io::Result<impl Sized>) -> Option<i32> {
-    r.err().and_then(|e| e.raw_os_error())
-}
-
-fn expect_errno<T>(what: &str, r: io::Result<T>, want: i32) -> TestResult {
-    match errno(r) {
-        Some(got) if got == want => Ok(()),
-        got => Err(format!("{what}: errno {got:?}, expected {want}")),
-    }
 }
 
 /// The bank of the given PCI vendor.
