@@ -366,10 +366,28 @@ impl Bank {
                 }
             }
         };
-        // INVARIANT: `blocks` came from this bank's allocator and `pgoff` is in `live`.
+        let mut extents = KVec::new();
+        let mut pieces = KVec::new();
+        let mut page = 0;
+        for b in blocks.iter() {
+            let n = b.size() >> PAGE_SHIFT;
+            extents.push(
+                Extent {
+                    first: page,
+                    offset: b.offset(),
+                    pages: n,
+                },
+                GFP_KERNEL,
+            )?;
+            page += n;
+        }
+        pieces.push(blocks, GFP_KERNEL)?;
+        // INVARIANT: the one piece came from this bank's allocator, its blocks are `extents`, and
+        // `pgoff` is in `live`.
         let vram = VramBlocks {
             bank: self.clone(),
-            blocks: Some(blocks),
+            extents,
+            pieces,
             pgoff,
         };
         vram.zero()?;
@@ -441,15 +459,27 @@ fn largest_free_block(used: &BitmapVec) -> u64 {
     best as u64
 }
 
-/// VRAM blocks of one allocation; returned to the bank on drop.
+/// Where a run of an allocation's pages is in its bank.
+#[derive(Clone, Copy)]
+struct Extent {
+    /// First page of the run, counted in the allocation.
+    first: u64,
+    /// Byte offset of the run in the bank.
+    offset: u64,
+    pages: u64,
+}
+
+/// The VRAM of one allocation; returned to the bank on drop.
 ///
 /// # Invariants
 ///
-/// `blocks` is `Some` until drop and came from `bank`'s allocator; `pgoff` is a key of the bank's
-/// `live` tree for as long as this lives.
+/// `extents` maps the allocation's pages, in order, to the bank; it never changes. `pieces` are
+/// buddy allocations of this bank that together hold every page of `extents` not released with
+/// [`VramBlocks::release`]. `pgoff` is a key of the bank's `live` tree for as long as this lives.
 pub(crate) struct VramBlocks {
     bank: Arc<Bank>,
-    blocks: Option<Pin<KBox<AllocatedBlocks>>>,
+    extents: KVec<Extent>,
+    pieces: KVec<Pin<KBox<AllocatedBlocks>>>,
     pgoff: u64,
 }
 
@@ -459,48 +489,151 @@ impl VramBlocks {
         &self.bank
     }
 
-    fn blocks(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.blocks
-            .iter()
-            .flat_map(|b| b.iter().map(|b| (b.offset(), b.size())))
-    }
-
     /// The byte offset in the bank of page `index` of the allocation.
     fn page_offset(&self, index: u64) -> Option<u64> {
-        let mut skip = index << PAGE_SHIFT;
-        for (offset, size) in self.blocks() {
-            if skip < size {
-                return Some(offset + skip);
-            }
-            skip -= size;
-        }
-        None
+        self.extents
+            .iter()
+            .find(|e| e.first <= index && index < e.first + e.pages)
+            .map(|e| e.offset + ((index - e.first) << PAGE_SHIFT))
     }
 
-    /// Zeroes every block through the kernel's mapping of the BAR, a megabyte at a time so that
-    /// a long zeroing neither holds up RCU nor an unbind.
-    fn zero(&self) -> Result {
+    /// The runs of bank bytes, `(offset, len)`, behind pages `[first, first + n)`.
+    fn bank_ranges(&self, first: u64, n: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let end = first + n;
+        self.extents
+            .iter()
+            .filter(move |e| e.first < end && e.first + e.pages > first)
+            .map(move |e| {
+                let s = first.max(e.first);
+                let t = end.min(e.first + e.pages);
+                (
+                    e.offset + ((s - e.first) << PAGE_SHIFT),
+                    (t - s) << PAGE_SHIFT,
+                )
+            })
+    }
+
+    /// Zeroes `len` bank bytes at `offset` through the kernel's mapping of the BAR, a megabyte at
+    /// a time so that a long zeroing neither holds up RCU nor an unbind.
+    fn zero_range(&self, offset: u64, len: u64) -> Result {
         const CHUNK: u64 = 1 << 20;
-        for (offset, size) in self.blocks() {
-            let mut done = 0;
-            while done < size {
-                let len = (size - done).min(CHUNK);
-                let io = self.bank.io.try_access().ok_or(ENODEV)?;
-                io.zero(usize::try_from(offset + done)?, usize::try_from(len)?)?;
-                drop(io);
-                done += len;
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK);
+            let io = self.bank.io.try_access().ok_or(ENODEV)?;
+            io.zero(usize::try_from(offset + done)?, usize::try_from(n)?)?;
+            drop(io);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Zeroes every page.
+    fn zero(&self) -> Result {
+        for e in self.extents.iter() {
+            self.zero_range(e.offset, e.pages << PAGE_SHIFT)?;
+        }
+        Ok(())
+    }
+
+    /// Zeroes pages `[first, first + n)` of the allocation and gives them back to the bank. The
+    /// caller guarantees that no page table maps them and that they are not released already.
+    pub(crate) fn release(&mut self, first: u64, n: u64) -> Result {
+        let mut ranges = KVec::new();
+        for r in self.bank_ranges(first, n) {
+            ranges.push(r, GFP_KERNEL)?;
+        }
+        for &(offset, len) in ranges.iter() {
+            // After an unbind the bytes are out of reach, and nobody can map them any more.
+            let _ = self.zero_range(offset, len);
+        }
+        let bank = self.bank.clone();
+        let mut st = bank.state.lock();
+        for &(offset, len) in ranges.iter() {
+            self.release_range(&mut st, offset, offset + len)?;
+            mark(&mut st.used, offset, len, false);
+        }
+        Ok(())
+    }
+
+    /// Frees bank bytes `[start, end)` from the pieces. The buddy allocator frees whole
+    /// allocations only: each piece overlapping the range is freed, and the bytes of it outside
+    /// the range are taken again at once with exact range allocations. `st` is held throughout,
+    /// so nobody else can take them in between.
+    fn release_range(&mut self, _st: &mut BankState, start: u64, end: u64) -> Result {
+        let mut i = 0;
+        while i < self.pieces.len() {
+            let mut keep = KVec::new();
+            let mut overlaps = false;
+            for b in self.pieces[i].iter() {
+                let (s, e) = (b.offset(), b.offset() + b.size());
+                if s < end && e > start {
+                    overlaps = true;
+                    if s < start {
+                        keep.push(s..start, GFP_KERNEL)?;
+                    }
+                    if e > end {
+                        keep.push(end..e, GFP_KERNEL)?;
+                    }
+                } else {
+                    keep.push(s..e, GFP_KERNEL)?;
+                }
+            }
+            if !overlaps {
+                i += 1;
+                continue;
+            }
+            self.pieces.reserve(keep.len(), GFP_KERNEL)?;
+            // Back to the buddy allocator.
+            drop(self.pieces.remove(i));
+            for r in keep.into_iter() {
+                let size = r.end - r.start;
+                let piece = KBox::pin_init(
+                    self.bank.buddy.alloc_blocks(
+                        GpuBuddyAllocMode::Range(r.clone()),
+                        size,
+                        Alignment::new::<PAGE_SIZE>(),
+                        GpuBuddyAllocFlags::default(),
+                    ),
+                    GFP_KERNEL,
+                );
+                match piece {
+                    Ok(p) => {
+                        // `reserve` above makes room for every kept range.
+                        let _ = self.pieces.push_within_capacity(p);
+                    }
+                    // Only when the kernel cannot allocate a few bytes for the buddy's
+                    // bookkeeping: the bytes go back to the bank while still ours. They were
+                    // zeroed, nobody maps them (the caller's guarantee covers only the released
+                    // range, so zap the rest too), and any new owner zeroes them again.
+                    Err(e) => {
+                        pr_err!(
+                            "moreram: bank {}: lost {:#x}..{:#x} while releasing pages ({:?})\n",
+                            self.bank.index,
+                            r.start,
+                            r.end,
+                            e
+                        );
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Maps page `index` of the allocation at `vmf`'s address.
+    /// Maps page `index` of the allocation at `vmf`'s address with protection `prot`.
     ///
     /// # Safety
     ///
     /// `vmf` is a fault on a `VM_PFNMAP` mapping of this allocation, with the mmap or VMA lock
-    /// held.
-    pub(crate) unsafe fn fault(&self, vmf: *mut bindings::vm_fault, index: u64) -> u32 {
+    /// held, and page `index` is not released.
+    pub(crate) unsafe fn fault(
+        &self,
+        vmf: *mut bindings::vm_fault,
+        index: u64,
+        prot: bindings::pgprot_t,
+    ) -> u32 {
         let Some(offset) = self.page_offset(index) else {
             return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
         };
@@ -512,12 +645,11 @@ impl VramBlocks {
         // SAFETY: the caller guarantees `vmf` is a live fault on a PFNMAP VMA; `pfn` is a page of
         // this bank's BAR, which stays mapped by us until `revoke`, which waits for `revoked`.
         unsafe {
-            let vma = (*vmf).__bindgen_anon_1.vma;
             bindings::vmf_insert_pfn_prot(
-                vma,
+                (*vmf).__bindgen_anon_1.vma,
                 (*vmf).__bindgen_anon_1.address,
                 pfn as c_ulong,
-                (*vma).vm_page_prot,
+                prot,
             )
         }
     }
@@ -526,12 +658,12 @@ impl VramBlocks {
 impl Drop for VramBlocks {
     fn drop(&mut self) {
         let mut st = self.bank.state.lock();
-        if let Some(blocks) = self.blocks.take() {
-            for b in blocks.iter() {
+        for piece in self.pieces.drain_all() {
+            for b in piece.iter() {
                 mark(&mut st.used, b.offset(), b.size(), false);
             }
             // Back to the buddy allocator, under `state` so that the bitmap never disagrees.
-            drop(blocks);
+            drop(piece);
         }
         st.live.remove(&self.pgoff);
     }

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Allocations: whole pages of one bank's VRAM, or system pages, never both.
+//! Allocations: whole pages of one bank's VRAM, or system pages, never both; and who may do
+//! what with each page.
 
 use kernel::{
-    bindings,
+    bindings, new_mutex,
     page::{Page, PAGE_SHIFT},
     prelude::*,
-    sync::{atomic::Atomic, atomic::Relaxed, Arc},
+    sync::{atomic::Atomic, atomic::Relaxed, Arc, Mutex},
+    task::Kuid,
 };
 
 use crate::{
     bank::{self, Bank, VramBlocks},
-    uapi,
+    rights::{Process, Runs},
+    shim, uapi,
 };
 
 /// Bytes of system pages allocated through every open file.
@@ -24,33 +27,74 @@ static NEXT_PGOFF: Atomic<u64> = Atomic::new(1);
 /// Offsets must stay representable as a byte `loff_t`.
 const MAX_PGOFF: u64 = (i64::MAX as u64) >> PAGE_SHIFT;
 
-/// Where the pages of an allocation are.
-pub(crate) enum Backing {
+/// The pages of an allocation.
+pub(crate) enum Pages {
     /// Blocks of one bank.
     Vram(VramBlocks),
-    /// System pages, zeroed when allocated.
-    System(KVVec<Page>),
+    /// System pages, zeroed when allocated; `None` once released.
+    System(KVVec<Option<Page>>),
+}
+
+/// A process holding handles to an allocation.
+struct Holder {
+    process: Process,
+    handles: u32,
+}
+
+/// A mapping (VMA) of an allocation: its id and the pages it covers.
+struct MappedRange {
+    id: u64,
+    start: u64,
+    end: u64,
+}
+
+/// What changes during an allocation's life; under [`Allocation::state`].
+pub(crate) struct State {
+    pub(crate) pages: Pages,
+    /// Owner and writers of every page.
+    pub(crate) rights: Runs<Process>,
+    /// Processes the allocation was shared with by name; they may read it whatever their user.
+    pub(crate) readers: KVec<Process>,
+    holders: KVec<Holder>,
+    maps: KVec<MappedRange>,
+    next_map: u64,
+    /// Pages given back to the pool: ownerless and unmapped.
+    pub(crate) released: kernel::bitmap::BitmapVec,
 }
 
 /// One allocation.
+#[pin_data]
 pub(crate) struct Allocation {
-    handle: u32,
     size: u64,
     flags: u32,
     /// First page of the allocation in the mmap offset space of `/dev/moreram`.
     pgoff: u64,
-    backing: Backing,
+    /// The address space of `/dev/moreram`; valid while the allocation lives (see `new`).
+    mapping: *mut bindings::address_space,
+    /// The effective user of the process that allocated it.
+    euid: Kuid,
+    /// `(tier, bank)` as the ABI reports them.
+    placement: (u32, u32),
     /// Number of VMAs that map it.
     mappings: Atomic<u32>,
+    #[pin]
+    state: Mutex<State>,
 }
 
+// SAFETY: `mapping` is only passed to `unmap_mapping_range`, which may run on any thread; the
+// rest is `Send` or under the mutex.
+unsafe impl Send for Allocation {}
+// SAFETY: as above.
+unsafe impl Sync for Allocation {}
+
 impl Allocation {
-    /// Allocates `size` bytes as the already validated `flags` and `bank` ask, zeroed.
+    /// Allocates `size` bytes as the already validated `flags` and `bank` ask, zeroed, owned by
+    /// the calling process, which holds one handle to it.
     ///
     /// `mapping` is the address space user mappings will be in; it must stay valid while the
-    /// allocation lives.
+    /// allocation lives. (Allocations live while a file holds a handle or a VMA maps them; both
+    /// pin the inode.)
     pub(crate) fn new(
-        handle: u32,
         size: u64,
         flags: u32,
         bank: u32,
@@ -58,27 +102,51 @@ impl Allocation {
     ) -> Result<Arc<Self>> {
         let npages = size >> PAGE_SHIFT;
         let pgoff = reserve_pgoff(npages)?;
-        let backing = if flags & uapi::ALLOC_SYSTEM_ONLY != 0 {
+        let pages = if flags & uapi::ALLOC_SYSTEM_ONLY != 0 {
             system_pages(npages)?
         } else {
             match vram(size, flags, bank, pgoff, mapping) {
-                Ok(v) => Backing::Vram(v),
+                Ok(v) => Pages::Vram(v),
                 Err(e) if flags & (uapi::ALLOC_VRAM_ONLY | uapi::ALLOC_BANK) != 0 => return Err(e),
                 // Prefer VRAM, fall back to system pages.
                 Err(_) => system_pages(npages)?,
             }
         };
-        Ok(Arc::new(
-            Allocation {
-                handle,
+        let placement = match &pages {
+            Pages::Vram(v) => (uapi::TIER_VRAM, v.bank().index()),
+            Pages::System(_) => (uapi::TIER_SYSTEM, uapi::NO_BANK),
+        };
+        let me = Process::current();
+        let mut holders = KVec::new();
+        holders.push(
+            Holder {
+                process: me.clone(),
+                handles: 1,
+            },
+            GFP_KERNEL,
+        )?;
+        let state = State {
+            pages,
+            rights: Runs::new(npages, me)?,
+            readers: KVec::new(),
+            holders,
+            maps: KVec::new(),
+            next_map: 1,
+            released: kernel::bitmap::BitmapVec::new(usize::try_from(npages)?, GFP_KERNEL)?,
+        };
+        Arc::pin_init(
+            try_pin_init!(Allocation {
                 size,
                 flags,
                 pgoff,
-                backing,
+                mapping,
+                euid: Kuid::current_euid(),
+                placement,
                 mappings: Atomic::new(0),
-            },
+                state <- new_mutex!(state),
+            }),
             GFP_KERNEL,
-        )?)
+        )
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -93,26 +161,25 @@ impl Allocation {
         self.pgoff
     }
 
-    pub(crate) fn backing(&self) -> &Backing {
-        &self.backing
-    }
-
     pub(crate) fn is_vram(&self) -> bool {
-        matches!(self.backing, Backing::Vram(_))
+        self.placement.0 == uapi::TIER_VRAM
     }
 
     /// Tier and bank, as the user ABI reports them.
     pub(crate) fn placement(&self) -> (u32, u32) {
-        match &self.backing {
-            Backing::Vram(v) => (uapi::TIER_VRAM, v.bank().index()),
-            Backing::System(_) => (uapi::TIER_SYSTEM, uapi::NO_BANK),
-        }
+        self.placement
     }
 
-    pub(crate) fn query(&self) -> uapi::Query {
-        let (tier, bank) = self.placement();
+    pub(crate) fn state(
+        &self,
+    ) -> kernel::sync::lock::Guard<'_, State, kernel::sync::lock::mutex::MutexBackend> {
+        self.state.lock()
+    }
+
+    pub(crate) fn query(&self, handle: u32) -> uapi::Query {
+        let (tier, bank) = self.placement;
         uapi::Query {
-            handle: self.handle,
+            handle,
             tier,
             bank,
             flags: self.flags,
@@ -123,21 +190,181 @@ impl Allocation {
         }
     }
 
-    pub(crate) fn mapped(&self) {
+    /// Whether `p` may read the allocation: it owns or may write a page of it, was named as a
+    /// reader, or runs as the user that allocated it; or it has `CAP_SYS_ADMIN` (`admin`).
+    pub(crate) fn may_read(&self, st: &State, p: &Process, admin: bool) -> bool {
+        admin
+            || Kuid::current_euid() == self.euid
+            || st.readers.contains(p)
+            || st
+                .rights
+                .in_range(0, self.npages())
+                .any(|(_, _, r)| r.may_write(p))
+    }
+
+    /// Zaps every user mapping of pages `[start, end)`, in every process: their next access
+    /// faults and is checked again.
+    pub(crate) fn zap(&self, start: u64, end: u64) {
+        // SAFETY: `mapping` is valid while the allocation lives (see `new`).
+        unsafe {
+            bindings::unmap_mapping_range(
+                self.mapping,
+                ((self.pgoff + start) << PAGE_SHIFT) as bindings::loff_t,
+                ((end - start) << PAGE_SHIFT) as bindings::loff_t,
+                1,
+            )
+        };
+    }
+
+    /// One more handle held by `p`.
+    pub(crate) fn hold(&self, p: &Process) -> Result {
+        let mut st = self.state.lock();
+        if let Some(h) = st.holders.iter_mut().find(|h| h.process == *p) {
+            h.handles += 1;
+            return Ok(());
+        }
+        st.holders.push(
+            Holder {
+                process: p.clone(),
+                handles: 1,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    }
+
+    /// A handle held by `p` went away. When it was `p`'s last, `p` lets go of the pages it owns:
+    /// they become ownerless, and go back to the pool as soon as nothing maps them.
+    pub(crate) fn unhold(&self, p: &Process) {
+        let mut st = self.state.lock();
+        let Some(i) = st.holders.iter().position(|h| h.process == *p) else {
+            return;
+        };
+        st.holders[i].handles -= 1;
+        if st.holders[i].handles > 0 {
+            return;
+        }
+        let _ = st.holders.remove(i);
+        let n = self.npages();
+        let owned = st.rights.update(0, n, |r| {
+            if r.owner.as_ref() == Some(p) {
+                r.owner = None;
+                r.writers.clear();
+            }
+            Ok(())
+        });
+        if owned.is_ok() {
+            self.release_unused(&mut st, 0, n);
+        }
+    }
+
+    /// Records a new mapping of pages `[start, end)`, made of one VMA; returns its id.
+    pub(crate) fn map(&self, st: &mut State, start: u64, end: u64) -> Result<u64> {
+        let id = st.next_map;
+        st.maps.push(MappedRange { id, start, end }, GFP_KERNEL)?;
+        st.next_map += 1;
+        self.vma_opened();
+        Ok(id)
+    }
+
+    /// Mapping `id` is gone (all its VMAs); pages only it kept go back to the pool if they are
+    /// ownerless.
+    pub(crate) fn unmap(&self, id: u64) {
+        let mut st = self.state.lock();
+        if let Some(i) = st.maps.iter().position(|m| m.id == id) {
+            if let Ok(m) = st.maps.remove(i) {
+                self.release_unused(&mut st, m.start, m.end);
+            }
+        }
+    }
+
+    /// One more VMA maps the allocation.
+    pub(crate) fn vma_opened(&self) {
         self.mappings.fetch_add(1, Relaxed);
     }
 
-    pub(crate) fn unmapped(&self) {
+    /// One VMA less.
+    pub(crate) fn vma_closed(&self) {
         self.mappings.fetch_sub(1, Relaxed);
+    }
+
+    /// Gives back to the pool every ownerless, unmapped, unreleased page of `[start, end)`.
+    fn release_unused(&self, st: &mut State, start: u64, end: u64) {
+        let mut page = start;
+        while page < end {
+            let free = st.rights.at(page).is_some_and(|r| r.owner.is_none())
+                && !st.maps.iter().any(|m| m.start <= page && page < m.end)
+                && !is_set(&st.released, page);
+            if !free {
+                page += 1;
+                continue;
+            }
+            // Extend to a run of such pages.
+            let mut last = page + 1;
+            while last < end
+                && st.rights.at(last).is_some_and(|r| r.owner.is_none())
+                && !st.maps.iter().any(|m| m.start <= last && last < m.end)
+                && !is_set(&st.released, last)
+            {
+                last += 1;
+            }
+            self.release(st, page, last);
+            page = last;
+        }
+    }
+
+    fn release(&self, st: &mut State, start: u64, end: u64) {
+        for p in start..end {
+            st.released.set_bit(p as usize);
+        }
+        match &mut st.pages {
+            Pages::System(pages) => {
+                for p in start..end {
+                    if pages[p as usize].take().is_some() {
+                        SYSTEM_USED.fetch_sub(1 << PAGE_SHIFT, Relaxed);
+                    }
+                }
+            }
+            Pages::Vram(v) => {
+                if v.release(start, end - start).is_err() {
+                    // The bank's allocator could not take back part of the allocation: none of
+                    // it may be used any more.
+                    let n = self.npages();
+                    for p in 0..n {
+                        st.released.set_bit(p as usize);
+                    }
+                    self.zap(0, n);
+                }
+            }
+        }
+    }
+
+    /// The page frame of page `index`, if it is not released.
+    pub(crate) fn system_pfn(st: &State, index: u64) -> Option<usize> {
+        match &st.pages {
+            Pages::System(pages) => pages.get(index as usize)?.as_ref().map(page_to_pfn),
+            Pages::Vram(_) => None,
+        }
     }
 }
 
-impl Drop for Allocation {
+impl Drop for State {
     fn drop(&mut self) {
-        if let Backing::System(pages) = &self.backing {
-            SYSTEM_USED.fetch_sub((pages.len() as u64) << PAGE_SHIFT, Relaxed);
+        if let Pages::System(pages) = &self.pages {
+            let n = pages.iter().filter(|p| p.is_some()).count() as u64;
+            SYSTEM_USED.fetch_sub(n << PAGE_SHIFT, Relaxed);
         }
     }
+}
+
+/// Whether bit `i` of `bm` is set.
+pub(crate) fn is_set(bm: &kernel::bitmap::BitmapVec, i: u64) -> bool {
+    bm.next_bit(i as usize) == Some(i as usize)
+}
+
+fn page_to_pfn(page: &Page) -> usize {
+    // SAFETY: `page` is a valid page we own.
+    unsafe { shim::moreram_page_to_pfn(page.as_ptr()) }
 }
 
 fn reserve_pgoff(npages: u64) -> Result<u64> {
@@ -191,7 +418,7 @@ fn vram(
 }
 
 /// `npages` zeroed system pages.
-fn system_pages(npages: u64) -> Result<Backing> {
+fn system_pages(npages: u64) -> Result<Pages> {
     // SAFETY: `si_meminfo` fills the struct it is given.
     let total = unsafe {
         let mut info: bindings::sysinfo = core::mem::zeroed();
@@ -207,10 +434,12 @@ fn system_pages(npages: u64) -> Result<Backing> {
     let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
         pages.push(
-            Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)?,
+            Some(Page::alloc_page(
+                GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN,
+            )?),
             GFP_KERNEL,
         )?;
     }
     SYSTEM_USED.fetch_add(npages << PAGE_SHIFT, Relaxed);
-    Ok(Backing::System(pages))
+    Ok(Pages::System(pages))
 }

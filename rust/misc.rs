@@ -22,9 +22,10 @@ use kernel::{
 };
 
 use crate::{
-    bank,
+    bank, file,
     file::MoreramFile,
-    memory::{Allocation, Backing},
+    memory::{is_set, Allocation, Pages},
+    rights::Process,
     uapi,
 };
 
@@ -119,8 +120,10 @@ unsafe extern "C" fn moreram_release(
     file: *mut bindings::file,
 ) -> c_int {
     // SAFETY: `private_data` was set by `moreram_open` with `into_foreign`, and this is the last
-    // use of it. Dropping it frees every allocation not mapped anywhere.
-    drop(unsafe { Arc::<MoreramFile>::from_foreign((*file).private_data) });
+    // use of it. Dropping it lets go of every handle of the file.
+    let state = unsafe { Arc::<MoreramFile>::from_foreign((*file).private_data) };
+    state.release();
+    drop(state);
     0
 }
 
@@ -145,6 +148,7 @@ unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
             uapi::IOC_BANKS => ioctl_banks(arg),
             uapi::IOC_ALLOC => inout(arg, |req: &mut uapi::Alloc| state.alloc(req)),
             uapi::IOC_FREE => {
+                let state: Arc<MoreramFile> = state.into();
                 let req: uapi::Handle =
                     UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Handle>())
                         .reader()
@@ -170,6 +174,20 @@ unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
                 *req = state.tier()?;
                 Ok(())
             }),
+            uapi::IOC_SHARE => {
+                let state: Arc<MoreramFile> = state.into();
+                inout(arg, |req: &mut uapi::Share| state.share(req))
+            }
+            uapi::IOC_IMPORT => inout(arg, |req: &mut uapi::Import| state.import(req)),
+            uapi::IOC_CONTROL => {
+                let req: uapi::Control =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Control>())
+                        .reader()
+                        .read()?;
+                state.control(&req).map(|()| 0)
+            }
+            uapi::IOC_RIGHTS => inout(arg, |req: &mut uapi::Rights| state.rights(req)),
+            uapi::IOC_PROCS => ioctl_procs(arg),
             _ => Err(ENOTTY),
         }
         .map(|r| r as c_long)
@@ -186,6 +204,40 @@ fn inout<T: FromBytes + AsBytes>(arg: usize, f: impl FnOnce(&mut T) -> Result) -
     Ok(0)
 }
 
+/// Writes `entries` to the user array described by `ptr`, `capacity` and `entry_size`, as the
+/// ABI's array protocol says: at most `capacity` entries of `entry_size` bytes each (at least
+/// `v1`, at most [`MAX_ENTRY_SIZE`]), zero-filling what the kernel's struct does not cover.
+fn write_entries<T: AsBytes>(
+    ptr: u64,
+    capacity: u32,
+    entry_size: u32,
+    v1: usize,
+    entries: &[T],
+) -> Result {
+    let n = entries.len().min(usize::try_from(capacity)?);
+    if n == 0 {
+        return Ok(());
+    }
+    let entry = usize::try_from(entry_size)?;
+    if entry < v1 || entry_size > MAX_ENTRY_SIZE {
+        return Err(EINVAL);
+    }
+    let ptr = UserPtr::from_addr(usize::try_from(ptr).map_err(|_| EFAULT)?);
+    let mut out = UserSlice::new(ptr, n.checked_mul(entry).ok_or(EINVAL)?).writer();
+    for e in &entries[..n] {
+        let bytes = e.as_bytes();
+        out.write_slice(&bytes[..entry.min(bytes.len())])?;
+        let mut rest = entry.saturating_sub(bytes.len());
+        while rest > 0 {
+            let zeros = [0u8; 64];
+            let k = rest.min(zeros.len());
+            out.write_slice(&zeros[..k])?;
+            rest -= k;
+        }
+    }
+    Ok(())
+}
+
 /// `MORERAM_IOC_BANKS`: reports the banks bound now.
 fn ioctl_banks(arg: usize) -> Result<isize> {
     let (mut reader, mut writer) =
@@ -195,28 +247,39 @@ fn ioctl_banks(arg: usize) -> Result<isize> {
         return Err(EINVAL);
     }
     let banks = bank::snapshot()?;
-    let n = banks.len().min(usize::try_from(req.capacity)?);
-    if n > 0 {
-        if req.entry_size < uapi::BANK_INFO_SIZE_V1 as u32 || req.entry_size > MAX_ENTRY_SIZE {
-            return Err(EINVAL);
-        }
-        let entry = usize::try_from(req.entry_size)?;
-        let ptr = UserPtr::from_addr(usize::try_from(req.banks_ptr).map_err(|_| EFAULT)?);
-        let mut out = UserSlice::new(ptr, n.checked_mul(entry).ok_or(EINVAL)?).writer();
-        for b in &banks[..n] {
-            let info = b.info();
-            let bytes = info.as_bytes();
-            out.write_slice(&bytes[..entry.min(bytes.len())])?;
-            let mut rest = entry.saturating_sub(bytes.len());
-            while rest > 0 {
-                let zeros = [0u8; 64];
-                let k = rest.min(zeros.len());
-                out.write_slice(&zeros[..k])?;
-                rest -= k;
-            }
-        }
+    let mut infos = KVec::with_capacity(banks.len(), GFP_KERNEL)?;
+    for b in banks.iter() {
+        infos.push(b.info(), GFP_KERNEL)?;
     }
+    write_entries(
+        req.banks_ptr,
+        req.capacity,
+        req.entry_size,
+        uapi::BANK_INFO_SIZE_V1,
+        &infos,
+    )?;
     req.count = u32::try_from(banks.len())?;
+    writer.write(&req)?;
+    Ok(0)
+}
+
+/// `MORERAM_IOC_PROCS`: per-process use of the tier.
+fn ioctl_procs(arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Procs>()).reader_writer();
+    let mut req: uapi::Procs = reader.read()?;
+    if req.reserved0 != 0 || req.reserved.iter().any(|&r| r != 0) || req.count != 0 {
+        return Err(EINVAL);
+    }
+    let procs = file::procs()?;
+    write_entries(
+        req.procs_ptr,
+        req.capacity,
+        req.entry_size,
+        uapi::PROC_INFO_SIZE_V1,
+        &procs,
+    )?;
+    req.count = u32::try_from(procs.len())?;
     writer.write(&req)?;
     Ok(0)
 }
@@ -227,8 +290,26 @@ static VM_OPS: AssertSync<bindings::vm_operations_struct> =
         open: Some(moreram_vm_open),
         close: Some(moreram_vm_close),
         fault: Some(moreram_vm_fault),
+        pfn_mkwrite: Some(moreram_vm_pfn_mkwrite),
         ..pin_init::zeroed()
     });
+
+/// What a moreram VMA points to: the allocation it maps and the process that mapped it. Shared
+/// by the pieces of a split VMA.
+struct VmaData {
+    alloc: Arc<Allocation>,
+    /// Rights are checked for this process, whoever faults.
+    process: Process,
+    /// The mapping's record in the allocation (see [`Allocation::map`]).
+    id: u64,
+}
+
+impl Drop for VmaData {
+    fn drop(&mut self) {
+        // The last piece is gone: pages only this mapping kept may go back to the pool.
+        self.alloc.unmap(self.id);
+    }
+}
 
 /// # Safety
 ///
@@ -247,6 +328,11 @@ unsafe extern "C" fn moreram_mmap(
     }
 }
 
+fn admin() -> bool {
+    // SAFETY: `capable` only reads the caller's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
+}
+
 fn mmap(state: &MoreramFile, vma: &VmaNew) -> Result {
     // Pages are shared with the device and with other mappings: a private copy makes no sense.
     if vma.flags() & vm::SHARED == 0 {
@@ -260,44 +346,73 @@ fn mmap(state: &MoreramFile, vma: &VmaNew) -> Result {
     let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
     let npages = ((vma.end() - vma.start()) >> PAGE_SHIFT) as u64;
     let alloc = state.find_by_pgoff(pgoff).ok_or(EINVAL)?;
-    if pgoff + npages > alloc.pgoff() + alloc.npages() {
+    let start = pgoff - alloc.pgoff();
+    let end = start + npages;
+    if end > alloc.npages() {
         return Err(EINVAL);
     }
-    // Fixed size (no mremap growth), not inherited by fork, not in core dumps.
+    let me = Process::current();
+    let mut data = KBox::new(
+        VmaData {
+            alloc: alloc.clone(),
+            process: me.clone(),
+            id: 0,
+        },
+        GFP_KERNEL,
+    )?;
+    {
+        let mut st = alloc.state();
+        if !alloc.may_read(&st, &me, admin()) {
+            return Err(EACCES);
+        }
+        if (start..end).any(|p| is_set(&st.released, p)) {
+            return Err(EACCES);
+        }
+        if vma.writable() {
+            // Writable only where the process may write every page; the rights are checked again
+            // at every fault, and `pfn_mkwrite`, as they change.
+            if !st.rights.all(start, end, |r| r.may_write(&me)) {
+                return Err(EACCES);
+            }
+        } else {
+            // Read-only stays read-only: `mprotect` cannot add write.
+            vma.try_clear_maywrite()?;
+        }
+        data.id = alloc.map(&mut st, start, end)?;
+    }
+    // Fixed size (no mremap growth), not inherited by fork, not in core dumps; pages are inserted
+    // by PFN at fault time, so the mm never touches a `struct page` of ours.
     vma.set_dontexpand();
     vma.set_dontcopy();
     vma.set_dontdump();
     let raw = vma.as_ptr();
+    // SAFETY: the VMA is not shared yet, and VM_PFNMAP is consistent with the other flags (we
+    // never set VM_MIXEDMAP).
+    unsafe { (*raw).__bindgen_anon_2.vm_flags |= vm::PFNMAP };
     if alloc.is_vram() {
         vma.set_io();
-        // SAFETY: the VMA is not shared yet, and VM_PFNMAP is consistent with the other flags
-        // (VM_MIXEDMAP is not set on this path).
-        unsafe {
-            (*raw).__bindgen_anon_2.vm_flags |= vm::PFNMAP;
-            (*raw).vm_page_prot = bindings::pgprot_writecombine((*raw).vm_page_prot);
-        }
-    } else {
-        vma.set_mixedmap();
+        // SAFETY: as above.
+        unsafe { (*raw).vm_page_prot = bindings::pgprot_writecombine((*raw).vm_page_prot) };
     }
-    alloc.mapped();
-    // SAFETY: the VMA is not shared yet; from here the VMA owns one reference to `alloc`,
-    // released in `moreram_vm_close`.
+    let data: Arc<VmaData> = Arc::new(KBox::into_inner(data), GFP_KERNEL)?;
+    // SAFETY: the VMA is not shared yet; from here it owns one reference to `data`, released in
+    // `moreram_vm_close`.
     unsafe {
-        (*raw).vm_private_data = Arc::into_raw(alloc).cast_mut().cast();
+        (*raw).vm_private_data = Arc::into_raw(data).cast_mut().cast();
         (*raw).vm_ops = &VM_OPS.0;
     }
     Ok(())
 }
 
-/// The allocation a moreram VMA maps.
+/// The data of a moreram VMA.
 ///
 /// # Safety
 ///
 /// `vma` must be a live VMA whose `vm_ops` is [`VM_OPS`].
-unsafe fn vma_alloc<'a>(vma: *const bindings::vm_area_struct) -> &'a Allocation {
-    // SAFETY: our VMAs hold a reference to their allocation in `vm_private_data` from `mmap` (or
+unsafe fn vma_data<'a>(vma: *const bindings::vm_area_struct) -> &'a VmaData {
+    // SAFETY: our VMAs hold a reference to their data in `vm_private_data` from `mmap` (or
     // `open`) until `close`.
-    unsafe { &*(*vma).vm_private_data.cast::<Allocation>() }
+    unsafe { &*(*vma).vm_private_data.cast::<VmaData>() }
 }
 
 /// # Safety
@@ -305,15 +420,14 @@ unsafe fn vma_alloc<'a>(vma: *const bindings::vm_area_struct) -> &'a Allocation 
 /// Called by the mm when a moreram VMA is copied (split, mremap).
 unsafe extern "C" fn moreram_vm_open(vma: *mut bindings::vm_area_struct) {
     // SAFETY: `vma` is ours; the copy shares `vm_private_data` with the original, whose
-    // reference keeps the allocation alive during this call.
-    let alloc = unsafe { vma_alloc(vma) };
-    // SAFETY: `alloc` came from `Arc::into_raw` in `mmap`, and the original VMA's reference keeps
-    // it alive; we make a second reference for the new VMA (released by its `close`) and give the
-    // original's back.
-    let original = unsafe { Arc::from_raw(core::ptr::from_ref(alloc)) };
+    // reference keeps the data alive during this call.
+    let data = unsafe { vma_data(vma) };
+    // SAFETY: `data` came from `Arc::into_raw` in `mmap`; the new VMA takes its own reference,
+    // released by its `close`, and the original's is given back untouched.
+    let original = unsafe { Arc::from_raw(core::ptr::from_ref(data)) };
     let _ = Arc::into_raw(original.clone());
     let _ = Arc::into_raw(original);
-    alloc.mapped();
+    data.alloc.vma_opened();
 }
 
 /// # Safety
@@ -321,11 +435,30 @@ unsafe extern "C" fn moreram_vm_open(vma: *mut bindings::vm_area_struct) {
 /// Called by the mm when a moreram VMA goes away, after its pages are unmapped.
 unsafe extern "C" fn moreram_vm_close(vma: *mut bindings::vm_area_struct) {
     // SAFETY: `vma` is ours.
-    let alloc = unsafe { vma_alloc(vma) };
-    alloc.unmapped();
+    let data = unsafe { vma_data(vma) };
+    data.alloc.vma_closed();
     // SAFETY: releases the reference this VMA took in `mmap` or `open`; the page tables no
     // longer point at the pages.
-    drop(unsafe { Arc::from_raw(core::ptr::from_ref(alloc)) });
+    drop(unsafe { Arc::from_raw(core::ptr::from_ref(data)) });
+}
+
+/// The protection for a page the VMA's process may only read: the VMA's, without write.
+///
+/// # Safety
+///
+/// `vma` must be a live VMA.
+unsafe fn read_only_prot(vma: *mut bindings::vm_area_struct, vram: bool) -> bindings::pgprot_t {
+    // SAFETY: reading the flags of a live VMA under its lock.
+    let flags = unsafe { (*vma).__bindgen_anon_2.vm_flags } & !vm::WRITE;
+    // SAFETY: pure computations on protection bits.
+    unsafe {
+        let prot = bindings::vm_get_page_prot(flags);
+        if vram {
+            bindings::pgprot_writecombine(prot)
+        } else {
+            prot
+        }
+    }
 }
 
 /// # Safety
@@ -333,23 +466,87 @@ unsafe extern "C" fn moreram_vm_close(vma: *mut bindings::vm_area_struct) {
 /// Called by the mm on a page fault in a moreram VMA.
 unsafe extern "C" fn moreram_vm_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
     // SAFETY: the mm passes a valid fault whose VMA is ours and locked.
-    let (vma, pgoff) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.pgoff) };
+    let (vma, pgoff, flags) = unsafe {
+        (
+            (*vmf).__bindgen_anon_1.vma,
+            (*vmf).__bindgen_anon_1.pgoff,
+            (*vmf).flags,
+        )
+    };
     // SAFETY: as above.
-    let alloc = unsafe { vma_alloc(vma) };
+    let data = unsafe { vma_data(vma) };
+    let alloc = &data.alloc;
     let Some(index) = (pgoff as u64).checked_sub(alloc.pgoff()) else {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     };
     if index >= alloc.npages() {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     }
-    match alloc.backing() {
-        // SAFETY: VRAM mappings are VM_PFNMAP (see `mmap`) and the fault holds the VMA's lock.
-        Backing::Vram(v) => unsafe { v.fault(vmf, index) },
-        Backing::System(pages) => {
-            let page = &pages[index as usize];
-            // SAFETY: system mappings are VM_MIXEDMAP; `page` stays allocated while the VMA
-            // holds the allocation, and the mapping takes its own page reference.
-            unsafe { bindings::vmf_insert_page_mkwrite(vmf, page.as_ptr(), false) }
+    // Rights are checked, and the page inserted, under the allocation's lock: a change of rights
+    // zaps under the same lock, so it cannot miss a page inserted on the old rights.
+    let st = alloc.state();
+    if is_set(&st.released, index) {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    }
+    let may_write = st
+        .rights
+        .at(index)
+        .is_some_and(|r| r.may_write(&data.process));
+    if flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0 && !may_write {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    }
+    let prot = if may_write {
+        // SAFETY: reading the protection of a live VMA under its lock.
+        unsafe { (*vma).vm_page_prot }
+    } else {
+        // SAFETY: `vma` is live.
+        unsafe { read_only_prot(vma, alloc.is_vram()) }
+    };
+    match &st.pages {
+        // SAFETY: our VMAs are VM_PFNMAP, the fault holds the VMA's lock, and the page is not
+        // released (checked above).
+        Pages::Vram(v) => unsafe { v.fault(vmf, index, prot) },
+        Pages::System(_) => {
+            let Some(pfn) = Allocation::system_pfn(&st, index) else {
+                return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+            };
+            // SAFETY: a VM_PFNMAP VMA under its lock; the page stays allocated while the VMA
+            // holds the allocation, and is not released while any VMA covers it.
+            unsafe {
+                bindings::vmf_insert_pfn_prot(
+                    vma,
+                    (*vmf).__bindgen_anon_1.address,
+                    pfn as c_ulong,
+                    prot,
+                )
+            }
         }
+    }
+}
+
+/// # Safety
+///
+/// Called by the mm when a moreram page mapped read-only in a writable VMA is written.
+unsafe extern "C" fn moreram_vm_pfn_mkwrite(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: the mm passes a valid fault whose VMA is ours and locked.
+    let (vma, pgoff) = unsafe { ((*vmf).__bindgen_anon_1.vma, (*vmf).__bindgen_anon_1.pgoff) };
+    // SAFETY: as above.
+    let data = unsafe { vma_data(vma) };
+    let alloc = &data.alloc;
+    let Some(index) = (pgoff as u64).checked_sub(alloc.pgoff()) else {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    };
+    let st = alloc.state();
+    // The PTE is made writable after we return only if it is still the one that faulted: a
+    // change of rights that zapped it in between sends the write back through `fault`.
+    if !is_set(&st.released, index)
+        && st
+            .rights
+            .at(index)
+            .is_some_and(|r| r.may_write(&data.process))
+    {
+        0
+    } else {
+        bindings::vm_fault_reason_VM_FAULT_SIGBUS
     }
 }

@@ -12,14 +12,18 @@
 //!
 //! 1. the mm's locks, `mmap_lock` or a VMA lock (held by the kernel in `mmap` and page faults,
 //!    and around `vm_ops.close`);
-//! 2. `file::MoreramFile::allocs`, an open file's allocations (mutex);
-//! 3. `bank::BANKS`, the registry of bound banks (mutex);
-//! 4. `bank::Bank::revoked`, a bank's fault gate (mutex; faults insert pages under it);
-//! 5. `bank::Bank::state`, a bank's allocation bookkeeping (mutex);
-//! 6. the mm's `i_mmap_rwsem` and page-table locks (taken inside `unmap_mapping_range`);
-//! 7. a bank's buddy allocator lock (mutex, inside [`kernel::gpu::buddy::GpuBuddy`]).
+//! 2. `file::FILES`, the registry of open files (mutex);
+//! 3. `file::MoreramFile::handles`, an open file's handles (mutex);
+//! 4. `file::SHARES`, the registry of share tokens (mutex);
+//! 5. `memory::Allocation::state`, an allocation's rights, mappings and pages (mutex; faults
+//!    check rights and insert pages under it, and rights change and zap under it);
+//! 6. `bank::BANKS`, the registry of bound banks (mutex);
+//! 7. `bank::Bank::revoked`, a bank's fault gate (mutex; faults insert pages under it);
+//! 8. `bank::Bank::state`, a bank's allocation bookkeeping (mutex);
+//! 9. the mm's `i_mmap_rwsem` and page-table locks (taken inside `unmap_mapping_range`);
+//! 10. a bank's buddy allocator lock (mutex, inside [`kernel::gpu::buddy::GpuBuddy`]).
 //!
-//! Allocations are dropped outside of 2 (freeing VRAM takes 5 and 7).
+//! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes 8 and 10).
 
 mod bank;
 mod drm;
@@ -27,6 +31,7 @@ mod file;
 mod memory;
 mod misc;
 mod pci;
+mod rights;
 mod shim;
 mod uapi;
 
@@ -47,6 +52,7 @@ struct Moreram {
 impl kernel::InPlaceModule for Moreram {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         bank::init();
+        file::init();
         try_pin_init!(Self {
             misc <- misc::Registration::register(),
             pci <- kernel::driver::Registration::new(c"moreram", module),

@@ -6,6 +6,10 @@
 #include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
+#include <linux/pid.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/stddef.h>
 #include <linux/moreram.h>
 
@@ -23,6 +27,45 @@ unsigned long moreram_pci_bar_flags(struct pci_dev *pdev, int bar)
 	return pci_resource_flags(pdev, bar);
 }
 
+
+unsigned long moreram_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+struct pid *moreram_current_tgid(void)
+{
+	return get_pid(task_tgid(current));
+}
+
+struct pid *moreram_find_tgid(pid_t nr)
+{
+	struct pid *pid;
+
+	rcu_read_lock();
+	pid = find_vpid(nr);
+	/* Only a thread-group leader's pid names a process. */
+	if (pid && !pid_task(pid, PIDTYPE_TGID))
+		pid = NULL;
+	pid = get_pid(pid);
+	rcu_read_unlock();
+	return pid;
+}
+
+struct pid *moreram_get_pid(struct pid *pid)
+{
+	return get_pid(pid);
+}
+
+pid_t moreram_pid_nr(struct pid *pid)
+{
+	return pid_vnr(pid);
+}
+
+u64 moreram_random_u64(void)
+{
+	return get_random_u64();
+}
 
 /* --- the UAPI layout, from the header itself -------------------------------- */
 
@@ -89,6 +132,57 @@ const struct moreram_layout_entry moreram_uapi_layout[] = {
 	OFF(moreram_tier, file_allocs),
 	OFF(moreram_tier, reserved1),
 	OFF(moreram_tier, reserved),
+	SIZE(moreram_share),
+	OFF(moreram_share, handle),
+	OFF(moreram_share, flags),
+	OFF(moreram_share, pid),
+	OFF(moreram_share, reserved0),
+	OFF(moreram_share, token),
+	OFF(moreram_share, reserved),
+	SIZE(moreram_import),
+	OFF(moreram_import, token),
+	OFF(moreram_import, handle),
+	OFF(moreram_import, tier),
+	OFF(moreram_import, bank),
+	OFF(moreram_import, reserved0),
+	OFF(moreram_import, size),
+	OFF(moreram_import, mmap_offset),
+	OFF(moreram_import, reserved),
+	SIZE(moreram_control),
+	OFF(moreram_control, handle),
+	OFF(moreram_control, cmd),
+	OFF(moreram_control, offset),
+	OFF(moreram_control, length),
+	OFF(moreram_control, pid),
+	OFF(moreram_control, reserved0),
+	OFF(moreram_control, reserved),
+	SIZE(moreram_rights),
+	OFF(moreram_rights, handle),
+	OFF(moreram_rights, flags),
+	OFF(moreram_rights, offset),
+	OFF(moreram_rights, length),
+	OFF(moreram_rights, owner),
+	OFF(moreram_rights, caller),
+	OFF(moreram_rights, nwriters),
+	OFF(moreram_rights, writers_cap),
+	OFF(moreram_rights, writers_ptr),
+	OFF(moreram_rights, nreaders),
+	OFF(moreram_rights, readers_cap),
+	OFF(moreram_rights, readers_ptr),
+	OFF(moreram_rights, reserved),
+	SIZE(moreram_proc_info),
+	OFF(moreram_proc_info, pid),
+	OFF(moreram_proc_info, reserved0),
+	OFF(moreram_proc_info, vram),
+	OFF(moreram_proc_info, system),
+	OFF(moreram_proc_info, reserved),
+	SIZE(moreram_procs),
+	OFF(moreram_procs, count),
+	OFF(moreram_procs, capacity),
+	OFF(moreram_procs, entry_size),
+	OFF(moreram_procs, reserved0),
+	OFF(moreram_procs, procs_ptr),
+	OFF(moreram_procs, reserved),
 	{ NULL, 0 },
 };
 
@@ -112,5 +206,20 @@ const struct moreram_layout_entry moreram_uapi_consts[] = {
 	CONST(MORERAM_TIER_SYSTEM),
 	CONST(MORERAM_NO_BANK),
 	CONST(MORERAM_MAX_ALLOC),
+	CONST(MORERAM_SHARE_NAMED),
+	CONST(MORERAM_CTL_GRANT_WRITE),
+	CONST(MORERAM_CTL_REVOKE_WRITE),
+	CONST(MORERAM_CTL_GIVE),
+	CONST(MORERAM_RIGHT_READ),
+	CONST(MORERAM_RIGHT_WRITE),
+	CONST(MORERAM_RIGHT_OWNER),
+	CONST(MORERAM_RIGHTS_MIXED),
+	CONST(MORERAM_PROC_INFO_SIZE_V1),
+	CONST(MORERAM_IOC_SHARE),
+	CONST(MORERAM_IOC_IMPORT),
+	CONST(MORERAM_IOC_CONTROL),
+	CONST(MORERAM_IOC_RIGHTS),
+	CONST(MORERAM_IOC_PROCS),
+
 	{ NULL, 0 },
 };

@@ -5,7 +5,9 @@
 
 #include <linux/types.h>
 
+struct page;
 struct pci_dev;
+struct pid;
 
 struct moreram_layout_entry {
 	const char *name;
@@ -14,6 +16,12 @@ struct moreram_layout_entry {
 
 void moreram_pci_location(struct pci_dev *pdev, u32 *domain, u8 *bus, u8 *devfn);
 unsigned long moreram_pci_bar_flags(struct pci_dev *pdev, int bar);
+unsigned long moreram_page_to_pfn(struct page *page);
+struct pid *moreram_current_tgid(void);
+struct pid *moreram_find_tgid(pid_t nr);
+struct pid *moreram_get_pid(struct pid *pid);
+pid_t moreram_pid_nr(struct pid *pid);
+u64 moreram_random_u64(void);
 
 extern const struct moreram_layout_entry moreram_uapi_layout[];
 extern const struct moreram_layout_entry moreram_uapi_consts[];

@@ -24,6 +24,25 @@ extern "C" {
         bar: kernel::ffi::c_int,
     ) -> kernel::ffi::c_ulong;
 
+    /// `page_to_pfn(page)`.
+    pub(crate) fn moreram_page_to_pfn(page: *mut bindings::page) -> usize;
+
+    /// A new reference to the calling process's thread-group `struct pid`.
+    pub(crate) fn moreram_current_tgid() -> *mut bindings::pid;
+
+    /// A new reference to the `struct pid` of the thread group `nr` in the caller's pid
+    /// namespace, or NULL.
+    pub(crate) fn moreram_find_tgid(nr: i32) -> *mut bindings::pid;
+
+    /// `get_pid(pid)`.
+    pub(crate) fn moreram_get_pid(pid: *mut bindings::pid) -> *mut bindings::pid;
+
+    /// `pid_vnr(pid)`: the number in the caller's pid namespace, 0 if not visible.
+    pub(crate) fn moreram_pid_nr(pid: *mut bindings::pid) -> i32;
+
+    /// `get_random_u64()`.
+    pub(crate) fn moreram_random_u64() -> u64;
+
     /// Sizes and offsets of the UAPI structs, from `include/uapi/linux/moreram.h`. Ends with an
     /// entry whose name is NULL.
     pub(crate) static moreram_uapi_layout: [LayoutEntry; 0];

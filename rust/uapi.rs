@@ -178,6 +178,152 @@ const _: () = assert!(size_of::<Handle>() == 24);
 const _: () = assert!(size_of::<Query>() == 72);
 const _: () = assert!(size_of::<Tier>() == 88);
 
+/// `struct moreram_share`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Share {
+    pub(crate) handle: u32,
+    pub(crate) flags: u32,
+    pub(crate) pid: i32,
+    pub(crate) reserved0: u32,
+    pub(crate) token: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Share {}
+// SAFETY: See above.
+unsafe impl AsBytes for Share {}
+const _: () = assert!(size_of::<Share>() == 40);
+
+/// `struct moreram_import`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Import {
+    pub(crate) token: u64,
+    pub(crate) handle: u32,
+    pub(crate) tier: u32,
+    pub(crate) bank: u32,
+    pub(crate) reserved0: u32,
+    pub(crate) size: u64,
+    pub(crate) mmap_offset: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Import {}
+// SAFETY: See above.
+unsafe impl AsBytes for Import {}
+const _: () = assert!(size_of::<Import>() == 56);
+
+/// `struct moreram_control`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Control {
+    pub(crate) handle: u32,
+    pub(crate) cmd: u32,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) pid: i32,
+    pub(crate) reserved0: u32,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Control {}
+// SAFETY: See above.
+unsafe impl AsBytes for Control {}
+const _: () = assert!(size_of::<Control>() == 48);
+
+/// `struct moreram_rights`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Rights {
+    pub(crate) handle: u32,
+    pub(crate) flags: u32,
+    pub(crate) offset: u64,
+    pub(crate) length: u64,
+    pub(crate) owner: i32,
+    pub(crate) caller: u32,
+    pub(crate) nwriters: u32,
+    pub(crate) writers_cap: u32,
+    pub(crate) writers_ptr: u64,
+    pub(crate) nreaders: u32,
+    pub(crate) readers_cap: u32,
+    pub(crate) readers_ptr: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Rights {}
+// SAFETY: See above.
+unsafe impl AsBytes for Rights {}
+const _: () = assert!(size_of::<Rights>() == 80);
+
+/// `struct moreram_proc_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ProcInfo {
+    pub(crate) pid: i32,
+    pub(crate) reserved0: u32,
+    pub(crate) vram: u64,
+    pub(crate) system: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for ProcInfo {}
+// SAFETY: See above.
+unsafe impl AsBytes for ProcInfo {}
+const _: () = assert!(size_of::<ProcInfo>() == 40);
+
+/// `struct moreram_procs`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Procs {
+    pub(crate) count: u32,
+    pub(crate) capacity: u32,
+    pub(crate) entry_size: u32,
+    pub(crate) reserved0: u32,
+    pub(crate) procs_ptr: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Procs {}
+// SAFETY: See above.
+unsafe impl AsBytes for Procs {}
+const _: () = assert!(size_of::<Procs>() == 40);
+
+/// `MORERAM_SHARE_NAMED`.
+pub(crate) const SHARE_NAMED: u32 = 1 << 0;
+/// `MORERAM_CTL_GRANT_WRITE`.
+pub(crate) const CTL_GRANT_WRITE: u32 = 1;
+/// `MORERAM_CTL_REVOKE_WRITE`.
+pub(crate) const CTL_REVOKE_WRITE: u32 = 2;
+/// `MORERAM_CTL_GIVE`.
+pub(crate) const CTL_GIVE: u32 = 3;
+/// `MORERAM_RIGHT_READ`.
+pub(crate) const RIGHT_READ: u32 = 1 << 0;
+/// `MORERAM_RIGHT_WRITE`.
+pub(crate) const RIGHT_WRITE: u32 = 1 << 1;
+/// `MORERAM_RIGHT_OWNER`.
+pub(crate) const RIGHT_OWNER: u32 = 1 << 2;
+/// `MORERAM_RIGHTS_MIXED`.
+pub(crate) const RIGHTS_MIXED: u32 = 1 << 0;
+/// `MORERAM_PROC_INFO_SIZE_V1`.
+pub(crate) const PROC_INFO_SIZE_V1: usize = 40;
+/// `MORERAM_IOC_SHARE`.
+pub(crate) const IOC_SHARE: u32 = _IOWR::<Share>(IOC_MAGIC, 0x05);
+/// `MORERAM_IOC_IMPORT`.
+pub(crate) const IOC_IMPORT: u32 = _IOWR::<Import>(IOC_MAGIC, 0x06);
+/// `MORERAM_IOC_CONTROL`.
+pub(crate) const IOC_CONTROL: u32 = _IOW::<Control>(IOC_MAGIC, 0x07);
+/// `MORERAM_IOC_RIGHTS`.
+pub(crate) const IOC_RIGHTS: u32 = _IOWR::<Rights>(IOC_MAGIC, 0x08);
+/// `MORERAM_IOC_PROCS`.
+pub(crate) const IOC_PROCS: u32 = _IOWR::<Procs>(IOC_MAGIC, 0x09);
+
 /// One entry of a layout table: a struct size or a field offset, by name.
 #[repr(C)]
 pub(crate) struct LayoutEntry {
@@ -214,6 +360,20 @@ pub(crate) static RUST_CONSTS: &[LayoutEntry] = consts! {
     MORERAM_TIER_SYSTEM = TIER_SYSTEM,
     MORERAM_NO_BANK = NO_BANK,
     MORERAM_MAX_ALLOC = MAX_ALLOC,
+    MORERAM_SHARE_NAMED = SHARE_NAMED,
+    MORERAM_CTL_GRANT_WRITE = CTL_GRANT_WRITE,
+    MORERAM_CTL_REVOKE_WRITE = CTL_REVOKE_WRITE,
+    MORERAM_CTL_GIVE = CTL_GIVE,
+    MORERAM_RIGHT_READ = RIGHT_READ,
+    MORERAM_RIGHT_WRITE = RIGHT_WRITE,
+    MORERAM_RIGHT_OWNER = RIGHT_OWNER,
+    MORERAM_RIGHTS_MIXED = RIGHTS_MIXED,
+    MORERAM_PROC_INFO_SIZE_V1 = PROC_INFO_SIZE_V1,
+    MORERAM_IOC_SHARE = IOC_SHARE,
+    MORERAM_IOC_IMPORT = IOC_IMPORT,
+    MORERAM_IOC_CONTROL = IOC_CONTROL,
+    MORERAM_IOC_RIGHTS = IOC_RIGHTS,
+    MORERAM_IOC_PROCS = IOC_PROCS,
 };
 
 macro_rules! layout {
@@ -249,4 +409,10 @@ pub(crate) static RUST_LAYOUT: &[LayoutEntry] = layout! {
         banks, reserved0, vram_size, vram_free, system_used, file_vram, file_system,
         file_allocs, reserved1, reserved
     },
+    moreram_share: Share { handle, flags, pid, reserved0, token, reserved },
+    moreram_import: Import { token, handle, tier, bank, reserved0, size, mmap_offset, reserved },
+    moreram_control: Control { handle, cmd, offset, length, pid, reserved0, reserved },
+    moreram_rights: Rights { handle, flags, offset, length, owner, caller, nwriters, writers_cap, writers_ptr, nreaders, readers_cap, readers_ptr, reserved },
+    moreram_proc_info: ProcInfo { pid, reserved0, vram, system, reserved },
+    moreram_procs: Procs { count, capacity, entry_size, reserved0, procs_ptr, reserved },
 };

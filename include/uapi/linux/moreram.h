@@ -205,9 +205,176 @@ struct moreram_tier {
 	__u64 reserved[4];
 };
 
+/*
+ * Page owners. Every page has one owner process; only the owner and the
+ * processes it grants may write. Processes are named by thread-group id (as
+ * getpid() returns it) in the caller's pid namespace.
+ * See Documentation/userspace-api.rst, "Page owners".
+ */
+
+/* struct moreram_share.flags */
+#define MORERAM_SHARE_NAMED (1U << 0) /* only process @pid may import */
+
+/**
+ * struct moreram_share - argument of MORERAM_IOC_SHARE
+ * @handle:    in: an allocation of this file the caller owns pages of
+ * @flags:     in: MORERAM_SHARE_*
+ * @pid:       in: with MORERAM_SHARE_NAMED, the only process that may import
+ *             (it may be of another user); else zero
+ * @reserved0: zero
+ * @token:     out: secret to pass to the importer, e.g. over a pipe
+ * @reserved:  zero
+ *
+ * Without MORERAM_SHARE_NAMED, any process of the caller's user that knows
+ * the token may import. Imports are read-only until the owner grants write.
+ */
+struct moreram_share {
+	__u32 handle;
+	__u32 flags;
+	__s32 pid;
+	__u32 reserved0;
+	__u64 token;
+	__u64 reserved[2];
+};
+
+/**
+ * struct moreram_import - argument of MORERAM_IOC_IMPORT
+ * @token:       in: from MORERAM_IOC_SHARE
+ * @handle:      out: a new handle of this file for the same allocation
+ * @tier:        out: MORERAM_TIER_*
+ * @bank:        out: bank, or MORERAM_NO_BANK
+ * @reserved0:   zero
+ * @size:        out: bytes
+ * @mmap_offset: out: for mmap() on this file
+ * @reserved:    zero
+ */
+struct moreram_import {
+	__u64 token;
+	__u32 handle;
+	__u32 tier;
+	__u32 bank;
+	__u32 reserved0;
+	__u64 size;
+	__u64 mmap_offset;
+	__u64 reserved[2];
+};
+
+/* struct moreram_control.cmd, after 3DO's ControlMem() */
+#define MORERAM_CTL_GRANT_WRITE  1 /* let @pid write the range */
+#define MORERAM_CTL_REVOKE_WRITE 2 /* take it back from @pid, or from all if 0 */
+#define MORERAM_CTL_GIVE         3 /* make @pid the owner of the range */
+
+/**
+ * struct moreram_control - argument of MORERAM_IOC_CONTROL
+ * @handle:    in: an allocation of this file
+ * @cmd:       in: MORERAM_CTL_*
+ * @offset:    in: first byte of the range in the allocation, page aligned
+ * @length:    in: bytes, page aligned, not zero
+ * @pid:       in: the process the command is about; REVOKE_WRITE: 0 = all
+ * @reserved0: zero
+ * @reserved:  zero
+ *
+ * Only the owner of every page of the range may change rights; a writer may
+ * revoke its own write right (REVOKE_WRITE with its own pid). When the call
+ * returns, no process that lost write access can write through a mapping
+ * made before: its next write faults.
+ */
+struct moreram_control {
+	__u32 handle;
+	__u32 cmd;
+	__u64 offset;
+	__u64 length;
+	__s32 pid;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* Rights a process has on pages (struct moreram_rights.caller). */
+#define MORERAM_RIGHT_READ  (1U << 0)
+#define MORERAM_RIGHT_WRITE (1U << 1)
+#define MORERAM_RIGHT_OWNER (1U << 2)
+
+/* struct moreram_rights.flags */
+#define MORERAM_RIGHTS_MIXED (1U << 0) /* pages of the range differ in owner or writers */
+
+/**
+ * struct moreram_rights - argument of MORERAM_IOC_RIGHTS
+ * @handle:      in: an allocation of this file
+ * @flags:       out: MORERAM_RIGHTS_*
+ * @offset:      in: first byte of the range, page aligned
+ * @length:      in: bytes, page aligned, not zero
+ * @owner:       out: owner of the range's first page; 0 if it has none
+ * @caller:      out: MORERAM_RIGHT_* the caller holds on every page of the range
+ * @nwriters:    out: writers of the first page, besides the owner
+ * @writers_cap: in: entries at @writers_ptr
+ * @writers_ptr: in: __s32 array for the writers (may be 0 with @writers_cap 0)
+ * @nreaders:    out: processes the allocation was shared with by name
+ * @readers_cap: in: entries at @readers_ptr
+ * @readers_ptr: in: __s32 array for the readers
+ * @reserved:    zero
+ */
+struct moreram_rights {
+	__u32 handle;
+	__u32 flags;
+	__u64 offset;
+	__u64 length;
+	__s32 owner;
+	__u32 caller;
+	__u32 nwriters;
+	__u32 writers_cap;
+	__u64 writers_ptr;
+	__u32 nreaders;
+	__u32 readers_cap;
+	__u64 readers_ptr;
+	__u64 reserved[2];
+};
+
+/**
+ * struct moreram_proc_info - one process's use of the tier
+ * @pid:      thread-group id in the caller's pid namespace
+ * @reserved0: zero
+ * @vram:     bytes of VRAM pages it owns
+ * @system:   bytes of system pages it owns
+ * @reserved: zero
+ */
+struct moreram_proc_info {
+	__s32 pid;
+	__u32 reserved0;
+	__u64 vram;
+	__u64 system;
+	__u64 reserved[2];
+};
+
+#define MORERAM_PROC_INFO_SIZE_V1 40
+
+/**
+ * struct moreram_procs - argument of MORERAM_IOC_PROCS: per-process use,
+ * by owner, of every process visible in the caller's pid namespace
+ * @count:      out: processes that own pages now
+ * @capacity:   in: entries at @procs_ptr
+ * @entry_size: in: sizeof(struct moreram_proc_info), at least
+ *              MORERAM_PROC_INFO_SIZE_V1 (as for MORERAM_IOC_BANKS)
+ * @reserved0:  zero
+ * @procs_ptr:  in: user pointer to the array
+ * @reserved:   zero
+ */
+struct moreram_procs {
+	__u32 count;
+	__u32 capacity;
+	__u32 entry_size;
+	__u32 reserved0;
+	__u64 procs_ptr;
+	__u64 reserved[2];
+};
+
 #define MORERAM_IOC_ALLOC _IOWR(MORERAM_IOC_MAGIC, 0x01, struct moreram_alloc)
 #define MORERAM_IOC_FREE  _IOW(MORERAM_IOC_MAGIC, 0x02, struct moreram_handle)
 #define MORERAM_IOC_QUERY _IOWR(MORERAM_IOC_MAGIC, 0x03, struct moreram_query)
 #define MORERAM_IOC_TIER  _IOWR(MORERAM_IOC_MAGIC, 0x04, struct moreram_tier)
+#define MORERAM_IOC_SHARE   _IOWR(MORERAM_IOC_MAGIC, 0x05, struct moreram_share)
+#define MORERAM_IOC_IMPORT  _IOWR(MORERAM_IOC_MAGIC, 0x06, struct moreram_import)
+#define MORERAM_IOC_CONTROL _IOW(MORERAM_IOC_MAGIC, 0x07, struct moreram_control)
+#define MORERAM_IOC_RIGHTS  _IOWR(MORERAM_IOC_MAGIC, 0x08, struct moreram_rights)
+#define MORERAM_IOC_PROCS   _IOWR(MORERAM_IOC_MAGIC, 0x09, struct moreram_procs)
 
 #endif /* _UAPI_LINUX_MORERAM_H */

@@ -112,6 +112,97 @@ pub struct moreram_tier {
     pub reserved: [u64; 4],
 }
 
+/// `struct moreram_share`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_share {
+    pub handle: u32,
+    pub flags: u32,
+    pub pid: i32,
+    pub reserved0: u32,
+    pub token: u64,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_import`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_import {
+    pub token: u64,
+    pub handle: u32,
+    pub tier: u32,
+    pub bank: u32,
+    pub reserved0: u32,
+    pub size: u64,
+    pub mmap_offset: u64,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_control`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_control {
+    pub handle: u32,
+    pub cmd: u32,
+    pub offset: u64,
+    pub length: u64,
+    pub pid: i32,
+    pub reserved0: u32,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_rights`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_rights {
+    pub handle: u32,
+    pub flags: u32,
+    pub offset: u64,
+    pub length: u64,
+    pub owner: i32,
+    pub caller: u32,
+    pub nwriters: u32,
+    pub writers_cap: u32,
+    pub writers_ptr: u64,
+    pub nreaders: u32,
+    pub readers_cap: u32,
+    pub readers_ptr: u64,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_proc_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_proc_info {
+    pub pid: i32,
+    pub reserved0: u32,
+    pub vram: u64,
+    pub system: u64,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_procs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_procs {
+    pub count: u32,
+    pub capacity: u32,
+    pub entry_size: u32,
+    pub reserved0: u32,
+    pub procs_ptr: u64,
+    pub reserved: [u64; 2],
+}
+
+pub const MORERAM_SHARE_NAMED: u32 = 1 << 0;
+pub const MORERAM_CTL_GRANT_WRITE: u32 = 1;
+pub const MORERAM_CTL_REVOKE_WRITE: u32 = 2;
+pub const MORERAM_CTL_GIVE: u32 = 3;
+pub const MORERAM_RIGHT_READ: u32 = 1 << 0;
+pub const MORERAM_RIGHT_WRITE: u32 = 1 << 1;
+pub const MORERAM_RIGHT_OWNER: u32 = 1 << 2;
+pub const MORERAM_RIGHTS_MIXED: u32 = 1 << 0;
+pub const MORERAM_PROC_INFO_SIZE_V1: u32 = 40;
+
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
@@ -140,3 +231,8 @@ pub const MORERAM_IOC_ALLOC: u32 = iowr::<moreram_alloc>(0x01);
 pub const MORERAM_IOC_FREE: u32 = iow::<moreram_handle>(0x02);
 pub const MORERAM_IOC_QUERY: u32 = iowr::<moreram_query>(0x03);
 pub const MORERAM_IOC_TIER: u32 = iowr::<moreram_tier>(0x04);
+pub const MORERAM_IOC_SHARE: u32 = iowr::<moreram_share>(0x05);
+pub const MORERAM_IOC_IMPORT: u32 = iowr::<moreram_import>(0x06);
+pub const MORERAM_IOC_CONTROL: u32 = iow::<moreram_control>(0x07);
+pub const MORERAM_IOC_RIGHTS: u32 = iowr::<moreram_rights>(0x08);
+pub const MORERAM_IOC_PROCS: u32 = iowr::<moreram_procs>(0x09);

@@ -28,6 +28,12 @@ fn rust_layout() -> BTreeMap<String, usize> {
             banks, reserved0, vram_size, vram_free, system_used, file_vram, file_system,
             file_allocs, reserved1, reserved
         },
+        moreram_share { handle, flags, pid, reserved0, token, reserved },
+        moreram_import { token, handle, tier, bank, reserved0, size, mmap_offset, reserved },
+        moreram_control { handle, cmd, offset, length, pid, reserved0, reserved },
+        moreram_rights { handle, flags, offset, length, owner, caller, nwriters, writers_cap, writers_ptr, nreaders, readers_cap, readers_ptr, reserved },
+        moreram_proc_info { pid, reserved0, vram, system, reserved },
+        moreram_procs { count, capacity, entry_size, reserved0, procs_ptr, reserved },
     };
     m.insert("MORERAM_IOC_BANKS".into(), MORERAM_IOC_BANKS as usize);
     m.insert(
@@ -59,6 +65,26 @@ fn rust_layout() -> BTreeMap<String, usize> {
         ("MORERAM_TIER_SYSTEM", MORERAM_TIER_SYSTEM as usize),
         ("MORERAM_NO_BANK", MORERAM_NO_BANK as usize),
         ("MORERAM_MAX_ALLOC", MORERAM_MAX_ALLOC as usize),
+        ("MORERAM_SHARE_NAMED", MORERAM_SHARE_NAMED as usize),
+        ("MORERAM_CTL_GRANT_WRITE", MORERAM_CTL_GRANT_WRITE as usize),
+        (
+            "MORERAM_CTL_REVOKE_WRITE",
+            MORERAM_CTL_REVOKE_WRITE as usize,
+        ),
+        ("MORERAM_CTL_GIVE", MORERAM_CTL_GIVE as usize),
+        ("MORERAM_RIGHT_READ", MORERAM_RIGHT_READ as usize),
+        ("MORERAM_RIGHT_WRITE", MORERAM_RIGHT_WRITE as usize),
+        ("MORERAM_RIGHT_OWNER", MORERAM_RIGHT_OWNER as usize),
+        ("MORERAM_RIGHTS_MIXED", MORERAM_RIGHTS_MIXED as usize),
+        (
+            "MORERAM_PROC_INFO_SIZE_V1",
+            MORERAM_PROC_INFO_SIZE_V1 as usize,
+        ),
+        ("MORERAM_IOC_SHARE", MORERAM_IOC_SHARE as usize),
+        ("MORERAM_IOC_IMPORT", MORERAM_IOC_IMPORT as usize),
+        ("MORERAM_IOC_CONTROL", MORERAM_IOC_CONTROL as usize),
+        ("MORERAM_IOC_RIGHTS", MORERAM_IOC_RIGHTS as usize),
+        ("MORERAM_IOC_PROCS", MORERAM_IOC_PROCS as usize),
     ] {
         m.insert(k.into(), v);
     }
