@@ -8,6 +8,7 @@
 //! which the host counts; the exit status is non-zero when any test failed.
 
 mod banks;
+mod owners;
 mod tier;
 
 use std::process::ExitCode;
@@ -104,9 +105,10 @@ fn main() -> ExitCode {
     if tests.is_empty() {
         eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
         eprintln!(
-            "tests: {} {}",
+            "tests: {} {} {}",
             banks::NAMES.join(" "),
-            tier::NAMES.join(" ")
+            tier::NAMES.join(" "),
+            owners::NAMES.join(" ")
         );
         return ExitCode::from(64);
     }
@@ -118,7 +120,10 @@ fn main() -> ExitCode {
                 Err(e) => Err(format!("{t}: {e}")),
             }
         } else {
-            match banks::run(t, &expected).or_else(|| tier::run(t)) {
+            match banks::run(t, &expected)
+                .or_else(|| tier::run(t))
+                .or_else(|| owners::run(t))
+            {
                 Some(r) => r,
                 None => Err(format!("no test named {t}")),
             }

@@ -343,6 +343,148 @@ impl Moreram {
     }
 }
 
+/// What a process may do with pages (see [`Moreram::rights`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rights {
+    /// Owner of the first page; 0 when it has none.
+    pub owner: i32,
+    /// Writers of the first page besides the owner.
+    pub writers: Vec<i32>,
+    /// Processes the allocation was shared with by name.
+    pub readers: Vec<i32>,
+    /// `MORERAM_RIGHT_*` the caller holds on every page of the range.
+    pub caller: u32,
+    /// The pages of the range differ in owner or writers.
+    pub mixed: bool,
+}
+
+/// Per-process use of the tier (see [`Moreram::procs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcUse {
+    /// Thread-group id.
+    pub pid: i32,
+    /// Bytes of VRAM it owns.
+    pub vram: u64,
+    /// Bytes of system pages it owns.
+    pub system: u64,
+}
+
+impl Moreram {
+    /// Lets another process import `handle`: any process of the caller's user that knows the
+    /// token, or, with `named`, only that process (of any user). Returns the token.
+    pub fn share(&self, handle: u32, named: Option<i32>) -> io::Result<u64> {
+        let mut req = sys::moreram_share {
+            handle,
+            flags: if named.is_some() {
+                sys::MORERAM_SHARE_NAMED
+            } else {
+                0
+            },
+            pid: named.unwrap_or(0),
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_share`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_SHARE, &mut req) }?;
+        Ok(req.token)
+    }
+
+    /// Imports a shared allocation into this file.
+    pub fn import(&self, token: u64) -> io::Result<Allocation> {
+        let mut req = sys::moreram_import {
+            token,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_import`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_IMPORT, &mut req) }?;
+        Ok(Allocation {
+            handle: req.handle,
+            size: req.size,
+            tier: if req.tier == sys::MORERAM_TIER_VRAM {
+                Tier::Vram(req.bank)
+            } else {
+                Tier::System
+            },
+            mmap_offset: req.mmap_offset,
+        })
+    }
+
+    /// `MORERAM_IOC_CONTROL`: `cmd` (`MORERAM_CTL_*`) on bytes `[offset, offset + length)`.
+    pub fn control(
+        &self,
+        handle: u32,
+        cmd: u32,
+        offset: u64,
+        length: u64,
+        pid: i32,
+    ) -> io::Result<()> {
+        let mut req = sys::moreram_control {
+            handle,
+            cmd,
+            offset,
+            length,
+            pid,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_control`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_CONTROL, &mut req) }.map(drop)
+    }
+
+    /// Owner, writers and readers of bytes `[offset, offset + length)` of an allocation.
+    pub fn rights(&self, handle: u32, offset: u64, length: u64) -> io::Result<Rights> {
+        let mut writers = vec![0i32; 64];
+        let mut readers = vec![0i32; 64];
+        let mut req = sys::moreram_rights {
+            handle,
+            offset,
+            length,
+            writers_cap: 64,
+            writers_ptr: writers.as_mut_ptr() as u64,
+            readers_cap: 64,
+            readers_ptr: readers.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_rights`, its arrays have room for their caps.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_RIGHTS, &mut req) }?;
+        writers.truncate(req.nwriters.min(64) as usize);
+        readers.truncate(req.nreaders.min(64) as usize);
+        Ok(Rights {
+            owner: req.owner,
+            writers,
+            readers,
+            caller: req.caller,
+            mixed: req.flags & sys::MORERAM_RIGHTS_MIXED != 0,
+        })
+    }
+
+    /// Bytes owned per process, over the whole tier.
+    pub fn procs(&self) -> io::Result<Vec<ProcUse>> {
+        loop {
+            let mut req = sys::moreram_procs::default();
+            // SAFETY: `req` is a `moreram_procs`.
+            unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_PROCS, &mut req) }?;
+            let mut v = vec![sys::moreram_proc_info::default(); req.count as usize];
+            req = sys::moreram_procs {
+                capacity: v.len() as u32,
+                entry_size: std::mem::size_of::<sys::moreram_proc_info>() as u32,
+                procs_ptr: v.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            // SAFETY: as above, with room for `capacity` entries.
+            unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_PROCS, &mut req) }?;
+            if req.count == req.capacity {
+                return Ok(v
+                    .iter()
+                    .map(|p| ProcUse {
+                        pid: p.pid,
+                        vram: p.vram,
+                        system: p.system,
+                    })
+                    .collect());
+            }
+        }
+    }
+}
+
 impl AsFd for Moreram {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -68,6 +68,11 @@ step drm-devices-gone test "$(drm_cards)" = 0
 step reload insmod /lib/modules/moreram.ko
 itest count=2 banks-report
 
+# Page owners, and the attacks against them.
+itest owner-reader grant-revoke give other-user owner-exit attack-mprotect-remap \
+	attack-child-of-reader attack-pid-reuse race-give-munmap
+itest count=2 banks-report
+
 # Bytes for the host to find in the ivshmem BAR's backing file after the run,
 # held by a process that is still alive when the VM stops.
 moreram-itest marker >/tmp/marker.out 2>&1 &
