@@ -16,6 +16,7 @@ const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
 pub const NAMES: &[&str] = &[
     "owner-reader",
     "grant-revoke",
+    "revoke-own-and-all",
     "give",
     "other-user",
     "owner-exit",
@@ -29,6 +30,7 @@ pub fn run(name: &str) -> Option<TestResult> {
     Some(match name {
         "owner-reader" => owner_reader(),
         "grant-revoke" => grant_revoke(),
+        "revoke-own-and-all" => revoke_own_and_all(),
         "give" => give(),
         "other-user" => other_user(),
         "owner-exit" => owner_exit(),
@@ -296,6 +298,94 @@ fn grant_revoke() -> TestResult {
     check!(
         sig == 0 && code == 0,
         "a reader granted itself write: exit {code}, signal {sig}"
+    );
+    Ok(())
+}
+
+/// A writer may drop its own right, and nobody else's; the owner may revoke every writer at once.
+fn revoke_own_and_all() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let a = mr
+        .alloc(2 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let mut writers = Vec::new();
+    for _ in 0..2 {
+        writers.push(spawn(|c| {
+            let Ok(mine) = Moreram::open() else { return 10 };
+            let Ok(b) = mine.import(c.recv()) else {
+                return 11;
+            };
+            c.send(1);
+            // Told to drop our own right (1) or to try the other writer's (2).
+            match c.recv() {
+                1 => {
+                    if mine
+                        .control(b.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, b.size, getpid())
+                        .is_err()
+                    {
+                        return 12;
+                    }
+                    match mine.rights(b.handle, 0, b.size) {
+                        Ok(r) if r.caller & sys::MORERAM_RIGHT_WRITE == 0 => 0,
+                        _ => 13,
+                    }
+                }
+                other => {
+                    let victim = other as i32;
+                    let r =
+                        mine.control(b.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, b.size, victim);
+                    if errno_of(r) == libc::EPERM {
+                        0
+                    } else {
+                        14
+                    }
+                }
+            }
+        }));
+    }
+    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    for w in writers.iter_mut() {
+        mr.control(a.handle, sys::MORERAM_CTL_GRANT_WRITE, 0, a.size, w.pid)
+            .map_err(e("GRANT"))?;
+        w.chan.send(token);
+        check!(w.chan.recv() == 1, "writer {} could not import", w.pid);
+    }
+    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    check!(r.writers.len() == 2, "two writers expected: {r:?}");
+    let mut second = writers.pop().ok_or("no writer")?;
+    let mut first = writers.pop().ok_or("no writer")?;
+    let first_pid = first.pid;
+    let second_pid = second.pid;
+    // The second may not take anybody else's right (the first is alive and a writer).
+    second.chan.send(first_pid as u64);
+    let (sig, code) = second.wait();
+    check!(
+        sig == 0 && code == 0,
+        "a writer revoked another's right: exit {code}, signal {sig}"
+    );
+    // The first drops its own.
+    first.chan.send(1);
+    let (sig, code) = first.wait();
+    check!(
+        sig == 0 && code == 0,
+        "a writer could not drop its own right: exit {code}, signal {sig}"
+    );
+    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    check!(
+        r.writers == [second_pid],
+        "after the first dropped its right: {r:?}"
+    );
+    // The owner takes it from everyone.
+    mr.control(a.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, a.size, 0)
+        .map_err(e("REVOKE all"))?;
+    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    check!(
+        r.writers.is_empty() && r.owner == getpid(),
+        "after revoking all: {r:?}"
+    );
+    check!(
+        r.caller & sys::MORERAM_RIGHT_WRITE != 0,
+        "the owner lost its own write right"
     );
     Ok(())
 }

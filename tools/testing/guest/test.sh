@@ -69,7 +69,7 @@ step reload insmod /lib/modules/moreram.ko
 itest count=2 banks-report
 
 # Page owners, and the attacks against them.
-itest owner-reader grant-revoke give other-user owner-exit attack-mprotect-remap \
+itest owner-reader grant-revoke revoke-own-and-all give other-user owner-exit attack-mprotect-remap \
 	attack-child-of-reader attack-pid-reuse race-give-munmap
 itest count=2 banks-report
 
