@@ -320,7 +320,11 @@ impl Allocation {
         match &mut st.pages {
             Pages::System(pages) => {
                 for p in start..end {
-                    if pages[p as usize].take().is_some() {
+                    if let Some(page) = pages[p as usize].take() {
+                        // The owner's bytes do not go back to the page allocator. No page table
+                        // maps the page (the caller's guarantee), so nobody else touches it.
+                        // SAFETY: the whole page, which we own and nobody accesses.
+                        let _ = unsafe { page.fill_zero_raw(0, kernel::page::PAGE_SIZE) };
                         SYSTEM_USED.fetch_sub(1 << PAGE_SHIFT, Relaxed);
                     }
                 }
