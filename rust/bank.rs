@@ -23,10 +23,10 @@ use kernel::{
     prelude::*,
     ptr::Alignment,
     rbtree::RBTree,
-    sync::{Arc, Mutex},
+    sync::{atomic::Atomic, atomic::Relaxed, Arc, Mutex},
 };
 
-use crate::{shim, uapi};
+use crate::{pool, rights::Process, shim, uapi};
 
 /// Number of standard BARs on a PCI function (`PCI_STD_NUM_BARS`).
 const PCI_STD_NUM_BARS: u32 = 6;
@@ -252,7 +252,18 @@ pub(crate) struct Bank {
     /// hold it while they insert a page, so that [`Bank::revoke`] cannot miss one.
     #[pin]
     revoked: Mutex<bool>,
+    /// Low and min watermarks in pages, and the scavenge deadline in milliseconds.
+    low: Atomic<u64>,
+    min: Atomic<u64>,
+    deadline_ms: Atomic<u64>,
+    /// The device, to find the bank from its sysfs attributes; compared, never dereferenced.
+    dev: *mut bindings::device,
 }
+
+// SAFETY: `dev` is only compared; everything else is `Send`/`Sync` or under a lock.
+unsafe impl Send for Bank {}
+// SAFETY: as above.
+unsafe impl Sync for Bank {}
 
 impl Bank {
     fn new(index: u32, pdev: &pci::Device<Core<'_>>, bar: BarInfo) -> Result<Arc<Self>> {
@@ -277,6 +288,10 @@ impl Bank {
                 io,
                 state <- new_mutex!(BankState { used, live: RBTree::new() }),
                 revoked <- new_mutex!(false),
+                low: Atomic::new(npages as u64 * crate::module_parameters::low_watermark_percent.value() / 100),
+                min: Atomic::new(npages as u64 * crate::module_parameters::min_watermark_percent.value() / 100),
+                deadline_ms: Atomic::new(crate::module_parameters::scavenge_deadline_ms.value()),
+                dev: core::ptr::from_ref(pdev.as_ref()).cast_mut().cast(),
             }),
             GFP_KERNEL,
         )
@@ -315,11 +330,25 @@ impl Bank {
             vendor: self.vendor,
             device: self.device,
             largest_free,
+            pooled: pool::pooled(self.index),
+            low_watermark: self.low.load(Relaxed) << PAGE_SHIFT,
+            min_watermark: self.min.load(Relaxed) << PAGE_SHIFT,
             ..Default::default()
         }
     }
 
-    /// Allocates `size` bytes (whole pages) of VRAM and zeroes them.
+    /// Low and min watermarks in pages, and the scavenge deadline in milliseconds.
+    pub(crate) fn watermarks(&self) -> (u64, u64, u64) {
+        (
+            self.low.load(Relaxed),
+            self.min.load(Relaxed),
+            self.deadline_ms.load(Relaxed),
+        )
+    }
+
+    /// Allocates `size` bytes (whole pages) of VRAM for `owner` and zeroes them, serving from
+    /// `owner`'s pool first and never from another's (see `pool.rs`). Also returns the scavenge
+    /// requests the allocation triggered, to deliver with no lock held.
     ///
     /// `pgoff` and `mapping` say where user mappings of the allocation will live, so that
     /// [`Bank::revoke`] can zap them. The caller guarantees that `mapping` stays valid for as long
@@ -330,7 +359,8 @@ impl Bank {
         contiguous: bool,
         pgoff: u64,
         mapping: *mut bindings::address_space,
-    ) -> Result<VramBlocks> {
+        owner: &Process,
+    ) -> Result<(VramBlocks, KVec<pool::Request>)> {
         if *self.revoked.lock() {
             return Err(ENODEV);
         }
@@ -340,7 +370,8 @@ impl Bank {
             GpuBuddyAllocFlags::default()
         };
         let npages = size >> PAGE_SHIFT;
-        let blocks = {
+        let mut pieces = KVec::with_capacity(1, GFP_KERNEL)?;
+        let (blocks, requests) = pool::admit_vram(self, owner, npages, || {
             let mut st = self.state.lock();
             st.live
                 .try_create_and_insert(pgoff, ZapRange { mapping, npages }, GFP_KERNEL)?;
@@ -358,18 +389,28 @@ impl Bank {
                     for b in blocks.iter() {
                         mark(&mut st.used, b.offset(), b.size(), true);
                     }
-                    blocks
+                    Ok(blocks)
                 }
                 Err(e) => {
                     st.live.remove(&pgoff);
-                    return Err(e);
+                    Err(e)
                 }
             }
+        })?;
+        // Capacity was reserved above: the piece is in before anything else can fail, so that
+        // `VramBlocks`' drop gives it back.
+        let _ = pieces.push_within_capacity(blocks);
+        // INVARIANT: the one piece came from this bank's allocator and `pgoff` is in `live`;
+        // `extents` is filled from the piece's blocks just below.
+        let mut vram = VramBlocks {
+            bank: self.clone(),
+            extents: KVec::new(),
+            pieces,
+            pgoff,
         };
-        let mut extents = KVec::new();
-        let mut pieces = KVec::new();
         let mut page = 0;
-        for b in blocks.iter() {
+        let mut extents = KVec::new();
+        for b in vram.pieces[0].iter() {
             let n = b.size() >> PAGE_SHIFT;
             extents.push(
                 Extent {
@@ -381,17 +422,9 @@ impl Bank {
             )?;
             page += n;
         }
-        pieces.push(blocks, GFP_KERNEL)?;
-        // INVARIANT: the one piece came from this bank's allocator, its blocks are `extents`, and
-        // `pgoff` is in `live`.
-        let vram = VramBlocks {
-            bank: self.clone(),
-            extents,
-            pieces,
-            pgoff,
-        };
+        vram.extents = extents;
         vram.zero()?;
-        Ok(vram)
+        Ok((vram, requests))
     }
 
     /// Makes every page of the bank unmappable and zaps every user mapping of it. Called when the
@@ -536,14 +569,15 @@ impl VramBlocks {
         Ok(())
     }
 
-    /// Zeroes pages `[first, first + n)` of the allocation and gives them back to the bank. The
-    /// caller guarantees that no page table maps them and that they are not released already.
-    pub(crate) fn release(&mut self, first: u64, n: u64) -> Result {
+    /// Gives pages `[first, first + n)` of the allocation back to the bank, zeroed first if
+    /// `zero`. The caller guarantees that no page table maps them and that they are not released
+    /// already.
+    pub(crate) fn release(&mut self, first: u64, n: u64, zero: bool) -> Result {
         let mut ranges = KVec::new();
         for r in self.bank_ranges(first, n) {
             ranges.push(r, GFP_KERNEL)?;
         }
-        for &(offset, len) in ranges.iter() {
+        for &(offset, len) in ranges.iter().filter(|_| zero) {
             // After an unbind the bytes are out of reach, and nobody can map them any more.
             let _ = self.zero_range(offset, len);
         }
@@ -706,6 +740,66 @@ impl Drop for Registered {
         BANKS.lock().retain(|b| !Arc::ptr_eq(b, &self.0));
         // No new allocation can find the bank now; take away the mappings of the old ones.
         self.0.revoke();
+        pool::forget_bank(self.0.index);
+    }
+}
+
+/// The bank whose device is `dev`.
+fn by_device(dev: *mut bindings::device) -> Option<Arc<Bank>> {
+    BANKS.lock().iter().find(|b| b.dev == dev).cloned()
+}
+
+/// `show` of the bank's sysfs attributes (`shim.c`): the value of attribute `which`.
+#[no_mangle]
+extern "C" fn moreram_bank_attr_get(dev: *mut bindings::device, which: i32) -> u64 {
+    let Some(b) = by_device(dev) else { return 0 };
+    let (low, min, deadline) = b.watermarks();
+    match which {
+        0 => low << PAGE_SHIFT,
+        1 => min << PAGE_SHIFT,
+        _ => deadline,
+    }
+}
+
+/// `store` of the bank's sysfs attributes: watermarks in bytes (rounded down to pages, at most the
+/// bank's size, min at most low), the deadline in milliseconds (1 to 600000).
+#[no_mangle]
+extern "C" fn moreram_bank_attr_set(dev: *mut bindings::device, which: i32, value: u64) -> i32 {
+    let Some(b) = by_device(dev) else {
+        return ENODEV.to_errno();
+    };
+    let pages = value >> PAGE_SHIFT;
+    let size = b.size() >> PAGE_SHIFT;
+    let (low, min, _) = b.watermarks();
+    match which {
+        0 if pages <= size && pages >= min => b.low.store(pages, Relaxed),
+        1 if pages <= low => b.min.store(pages, Relaxed),
+        2 if (1..=600_000).contains(&value) => b.deadline_ms.store(value, Relaxed),
+        _ => return EINVAL.to_errno(),
+    }
+    0
+}
+
+/// The bank's sysfs attributes, under the PCI device's `moreram/`; removed on drop, before the
+/// bank leaves the registry.
+pub(crate) struct Sysfs(*mut bindings::device);
+
+// SAFETY: the device outlives the binding, and removing the group may happen on any thread.
+unsafe impl Send for Sysfs {}
+
+impl Sysfs {
+    pub(crate) fn add(pdev: &pci::Device<Core<'_>>) -> Result<Self> {
+        let dev: *mut bindings::device = core::ptr::from_ref(pdev.as_ref()).cast_mut().cast();
+        // SAFETY: `dev` is the bound device; the group is static.
+        kernel::error::to_result(unsafe { shim::moreram_sysfs_add(dev) })?;
+        Ok(Self(dev))
+    }
+}
+
+impl Drop for Sysfs {
+    fn drop(&mut self) {
+        // SAFETY: added in `add`; the device is still bound (we are dropped in unbind).
+        unsafe { shim::moreram_sysfs_remove(self.0) };
     }
 }
 

@@ -4,11 +4,11 @@
 //! operations on them: allocation, sharing, rights.
 
 use kernel::{
-    bindings, new_mutex,
+    bindings, new_mutex, new_poll_condvar,
     page::PAGE_SHIFT,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{Arc, Mutex},
+    sync::{atomic::Atomic, atomic::Relaxed, poll::PollCondVar, Arc, Mutex},
     task::Kuid,
     uaccess::{UserPtr, UserSlice},
 };
@@ -16,6 +16,7 @@ use kernel::{
 use crate::{
     bank,
     memory::{Allocation, SYSTEM_USED},
+    pool,
     rights::Process,
     uapi,
 };
@@ -52,8 +53,18 @@ impl Drop for Handles {
 pub(crate) struct MoreramFile {
     /// The file's address space (the inode's); user mappings live there.
     mapping: *mut bindings::address_space,
+    /// The process that opened the file: scavenge requests for its pool are queued here.
+    opener: Process,
     #[pin]
     handles: Mutex<Handles>,
+    /// Scavenge requests not read yet.
+    #[pin]
+    events: Mutex<KVec<uapi::Event>>,
+    /// Woken when an event is queued; `poll` waits on it.
+    #[pin]
+    event_cv: PollCondVar,
+    /// A signal to send with every event, or 0.
+    signal: Atomic<u32>,
 }
 
 // SAFETY: `mapping` is only handed to the mm, which may use it from any thread; the rest is
@@ -123,6 +134,10 @@ impl MoreramFile {
         let file = Arc::pin_init(
             try_pin_init!(MoreramFile {
                 mapping,
+                opener: Process::current(),
+                events <- new_mutex!(KVec::new()),
+                event_cv <- new_poll_condvar!("moreram::event_cv"),
+                signal: Atomic::new(0),
                 handles <- new_mutex!(Handles {
                     next: 1,
                     by_handle: RBTree::new(),
@@ -259,6 +274,7 @@ impl MoreramFile {
 
     /// `MORERAM_IOC_TIER`.
     pub(crate) fn tier(&self) -> Result<uapi::Tier> {
+        let (pool_vram, pool_system) = pool::sizes(&Process::current());
         let banks = bank::snapshot()?;
         let h = self.handles.lock();
         Ok(uapi::Tier {
@@ -269,6 +285,8 @@ impl MoreramFile {
             file_vram: h.vram_bytes,
             file_system: h.system_bytes,
             file_allocs: u32::try_from(h.by_handle.iter().count())?,
+            pool_vram,
+            pool_system,
             ..Default::default()
         })
     }
@@ -498,6 +516,115 @@ impl MoreramFile {
         req.nreaders = u32::try_from(readers.len())?;
         Ok(())
     }
+}
+
+impl MoreramFile {
+    /// `MORERAM_IOC_RESERVE`.
+    pub(crate) fn reserve(&self, req: &uapi::Reserve) -> Result {
+        if req.reserved.iter().any(|&r| r != 0) || req.flags & !uapi::RESERVE_SYSTEM != 0 {
+            return Err(EINVAL);
+        }
+        let mask = (1u64 << PAGE_SHIFT) - 1;
+        if req.size == 0 || req.size & mask != 0 || req.size > uapi::MAX_ALLOC {
+            return Err(EINVAL);
+        }
+        let pages = req.size >> PAGE_SHIFT;
+        let me = Process::current();
+        if req.flags & uapi::RESERVE_SYSTEM != 0 {
+            if req.bank != 0 {
+                return Err(EINVAL);
+            }
+            return pool::reserve_system(&me, usize::try_from(pages)?);
+        }
+        let banks = bank::snapshot()?;
+        let b = banks.iter().find(|b| b.index() == req.bank).ok_or(ENODEV)?;
+        let requests = pool::reserve_vram(b, &me, pages)?;
+        deliver(&requests);
+        Ok(())
+    }
+
+    /// `MORERAM_IOC_NOTIFY`.
+    pub(crate) fn notify(&self, req: &uapi::Notify) -> Result {
+        if req.reserved0 != 0 || req.reserved.iter().any(|&r| r != 0) {
+            return Err(EINVAL);
+        }
+        if req.signal > 64 {
+            return Err(EINVAL);
+        }
+        self.signal.store(req.signal, Relaxed);
+        Ok(())
+    }
+
+    /// Whether an event waits to be read.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.lock().is_empty()
+    }
+
+    /// The condition variable `poll` registers on.
+    pub(crate) fn event_cv(&self) -> &PollCondVar {
+        &self.event_cv
+    }
+
+    /// The oldest event; waits for one unless `nonblock`.
+    pub(crate) fn next_event(&self, nonblock: bool) -> Result<uapi::Event> {
+        let mut ev = self.events.lock();
+        loop {
+            if !ev.is_empty() {
+                return ev.remove(0).map_err(|_| EINVAL);
+            }
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            if self.event_cv.wait_interruptible(&mut ev) {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+
+    fn push_event(&self, e: uapi::Event) {
+        let queued = self.events.lock().push(e, GFP_KERNEL).is_ok();
+        if queued {
+            self.event_cv.notify_all();
+        }
+    }
+}
+
+/// Delivers scavenge requests to every open file of each process asked, and its signal.
+pub(crate) fn deliver(requests: &[pool::Request]) {
+    if requests.is_empty() {
+        return;
+    }
+    let files = FILES.lock();
+    for r in requests {
+        for f in files.iter().filter(|f| f.opener == r.process) {
+            f.push_event(uapi::Event {
+                type_: uapi::EVENT_SCAVENGE,
+                bank: r.bank,
+                bytes: r.bytes,
+                deadline_ns: r.deadline_ns as u64,
+                ..Default::default()
+            });
+            let sig = f.signal.load(Relaxed);
+            if sig != 0 {
+                // SAFETY: `as_ptr` is a valid `struct pid`; a signal to a gone process is lost.
+                unsafe { bindings::kill_pid(r.process.as_ptr(), sig as i32, 1) };
+            }
+        }
+    }
+}
+
+/// `MORERAM_IOC_SCAVENGE`.
+pub(crate) fn scavenge(req: &mut uapi::Scavenge) -> Result {
+    if kernel::transmute::AsBytes::as_bytes(req)
+        .iter()
+        .any(|&b| b != 0)
+    {
+        return Err(EINVAL);
+    }
+    let (vram, system) = pool::scavenge(&Process::current());
+    req.vram = vram;
+    req.system = system;
+    Ok(())
 }
 
 /// Writes up to `cap` pids to the user array at `ptr`.

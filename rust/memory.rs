@@ -13,6 +13,7 @@ use kernel::{
 
 use crate::{
     bank::{self, Bank, VramBlocks},
+    pool,
     rights::{Process, Runs},
     shim, uapi,
 };
@@ -102,21 +103,21 @@ impl Allocation {
     ) -> Result<Arc<Self>> {
         let npages = size >> PAGE_SHIFT;
         let pgoff = reserve_pgoff(npages)?;
+        let me = Process::current();
         let pages = if flags & uapi::ALLOC_SYSTEM_ONLY != 0 {
-            system_pages(npages)?
+            system_pages(npages, &me)?
         } else {
-            match vram(size, flags, bank, pgoff, mapping) {
+            match vram(size, flags, bank, pgoff, mapping, &me) {
                 Ok(v) => Pages::Vram(v),
                 Err(e) if flags & (uapi::ALLOC_VRAM_ONLY | uapi::ALLOC_BANK) != 0 => return Err(e),
                 // Prefer VRAM, fall back to system pages.
-                Err(_) => system_pages(npages)?,
+                Err(_) => system_pages(npages, &me)?,
             }
         };
         let placement = match &pages {
             Pages::Vram(v) => (uapi::TIER_VRAM, v.bank().index()),
             Pages::System(_) => (uapi::TIER_SYSTEM, uapi::NO_BANK),
         };
-        let me = Process::current();
         let mut holders = KVec::new();
         holders.push(
             Holder {
@@ -250,6 +251,7 @@ impl Allocation {
             if r.owner.as_ref() == Some(p) {
                 r.owner = None;
                 r.writers.clear();
+                r.former = Some(p.clone());
             }
             Ok(())
         });
@@ -313,33 +315,70 @@ impl Allocation {
         }
     }
 
+    /// Gives pages `[start, end)` back: to the pool of the process that owned them if it is
+    /// alive, else zeroed to the bank or the page allocator.
     fn release(&self, st: &mut State, start: u64, end: u64) {
         for p in start..end {
             st.released.set_bit(p as usize);
         }
+        // Who gets each run back.
+        let mut runs = KVec::new();
+        for (s, e, r) in st.rights.in_range(start, end) {
+            // SAFETY: `moreram_pid_exiting` takes its own RCU read lock.
+            let alive = r
+                .former
+                .as_ref()
+                .filter(|p| !unsafe { shim::moreram_pid_exiting(p.as_ptr()) })
+                .cloned();
+            if runs.push((s, e, alive), GFP_KERNEL).is_err() {
+                // No memory to say who: everything goes to the bank, zeroed.
+                runs.clear();
+                let _ = runs.push((start, end, None), GFP_NOWAIT);
+                break;
+            }
+        }
+        let mut failed = false;
         match &mut st.pages {
             Pages::System(pages) => {
-                for p in start..end {
-                    if let Some(page) = pages[p as usize].take() {
-                        // The owner's bytes do not go back to the page allocator. No page table
-                        // maps the page (the caller's guarantee), so nobody else touches it.
-                        // SAFETY: the whole page, which we own and nobody accesses.
-                        let _ = unsafe { page.fill_zero_raw(0, kernel::page::PAGE_SIZE) };
+                for (s, e, to) in runs.iter() {
+                    for p in *s..*e {
+                        let Some(page) = pages[p as usize].take() else {
+                            continue;
+                        };
                         SYSTEM_USED.fetch_sub(1 << PAGE_SHIFT, Relaxed);
+                        match to {
+                            Some(owner) => pool::credit_page(owner, page),
+                            None => {
+                                // The owner's bytes do not go back to the page allocator. No page
+                                // table maps the page (the caller's guarantee).
+                                // SAFETY: the whole page, which we own and nobody accesses.
+                                let _ = unsafe { page.fill_zero_raw(0, kernel::page::PAGE_SIZE) };
+                            }
+                        }
                     }
                 }
             }
             Pages::Vram(v) => {
-                if v.release(start, end - start).is_err() {
-                    // The bank's allocator could not take back part of the allocation: none of
-                    // it may be used any more.
-                    let n = self.npages();
-                    for p in 0..n {
-                        st.released.set_bit(p as usize);
+                let bank = v.bank().index();
+                for (s, e, to) in runs.iter() {
+                    if v.release(*s, e - s, to.is_none()).is_err() {
+                        failed = true;
+                        break;
                     }
-                    self.zap(0, n);
+                    if let Some(owner) = to {
+                        pool::credit_vram(owner, bank, e - s);
+                    }
                 }
             }
+        }
+        if failed {
+            // The bank's allocator could not take back part of the allocation: none of it may be
+            // used any more.
+            let n = self.npages();
+            for p in 0..n {
+                st.released.set_bit(p as usize);
+            }
+            self.zap(0, n);
         }
     }
 
@@ -388,6 +427,7 @@ fn vram(
     bank: u32,
     pgoff: u64,
     mapping: *mut bindings::address_space,
+    owner: &Process,
 ) -> Result<VramBlocks> {
     let contiguous = flags & uapi::ALLOC_CONTIGUOUS != 0;
     let banks = bank::snapshot()?;
@@ -396,7 +436,9 @@ fn vram(
         if size > b.size() {
             return Err(E2BIG);
         }
-        return b.alloc(size, contiguous, pgoff, mapping);
+        return b
+            .alloc(size, contiguous, pgoff, mapping, owner)
+            .map(delivered);
     }
     if banks.is_empty() {
         return Err(ENODEV);
@@ -412,8 +454,8 @@ fn vram(
     order.sort_unstable_by_key(|b| core::cmp::Reverse(b.free()));
     let mut err = ENOSPC;
     for b in order.iter().filter(|b| b.size() >= size) {
-        match b.alloc(size, contiguous, pgoff, mapping) {
-            Ok(v) => return Ok(v),
+        match b.alloc(size, contiguous, pgoff, mapping, owner) {
+            Ok(v) => return Ok(delivered(v)),
             Err(e) if e == ENOSPC => {}
             Err(e) => err = e,
         }
@@ -421,8 +463,14 @@ fn vram(
     Err(err)
 }
 
-/// `npages` zeroed system pages.
-fn system_pages(npages: u64) -> Result<Pages> {
+/// Delivers the scavenge requests an allocation triggered; no lock is held here.
+fn delivered((vram, requests): (VramBlocks, KVec<pool::Request>)) -> VramBlocks {
+    crate::file::deliver(&requests);
+    vram
+}
+
+/// `npages` zeroed system pages, from `owner`'s pool first.
+fn system_pages(npages: u64, owner: &Process) -> Result<Pages> {
     // SAFETY: `si_meminfo` fills the struct it is given.
     let total = unsafe {
         let mut info: bindings::sysinfo = core::mem::zeroed();
@@ -436,7 +484,10 @@ fn system_pages(npages: u64) -> Result<Pages> {
     }
     let n = usize::try_from(npages)?;
     let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
+    for page in pool::take_pages(owner, n).into_iter() {
+        pages.push(Some(page), GFP_KERNEL)?;
+    }
+    while pages.len() < n {
         pages.push(
             Some(Page::alloc_page(
                 GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN,

@@ -86,6 +86,8 @@ static FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_o
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     open: Some(moreram_open),
     release: Some(moreram_release),
+    read: Some(moreram_read),
+    poll: Some(moreram_poll),
     mmap: Some(moreram_mmap),
     unlocked_ioctl: Some(moreram_ioctl),
     #[cfg(CONFIG_COMPAT)]
@@ -188,10 +190,80 @@ unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
             }
             uapi::IOC_RIGHTS => inout(arg, |req: &mut uapi::Rights| state.rights(req)),
             uapi::IOC_PROCS => ioctl_procs(arg),
+            uapi::IOC_RESERVE => {
+                let req: uapi::Reserve =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Reserve>())
+                        .reader()
+                        .read()?;
+                state.reserve(&req).map(|()| 0)
+            }
+            uapi::IOC_SCAVENGE => inout(arg, file::scavenge),
+            uapi::IOC_NOTIFY => {
+                let req: uapi::Notify =
+                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Notify>())
+                        .reader()
+                        .read()?;
+                state.notify(&req).map(|()| 0)
+            }
             _ => Err(ENOTTY),
         }
         .map(|r| r as c_long)
     })
+}
+
+/// `read(2)`: one scavenge event (`struct moreram_event`) per call; waits for one unless the file
+/// is non-blocking.
+///
+/// # Safety
+///
+/// Called by the VFS with a valid, open `file` of `/dev/moreram` and a user buffer.
+unsafe extern "C" fn moreram_read(
+    file: *mut bindings::file,
+    buf: *mut kernel::ffi::c_char,
+    count: usize,
+    _pos: *mut bindings::loff_t,
+) -> isize {
+    // SAFETY: called between open and release.
+    let state = unsafe { file_state(file) };
+    // SAFETY: `file` is valid for the call.
+    let nonblock = unsafe { (*file).f_flags } & bindings::O_NONBLOCK != 0;
+    let r = (|| -> Result<isize> {
+        if count < size_of::<uapi::Event>() {
+            return Err(EINVAL);
+        }
+        let ev = state.next_event(nonblock)?;
+        UserSlice::new(UserPtr::from_addr(buf as usize), size_of::<uapi::Event>())
+            .writer()
+            .write(&ev)?;
+        Ok(size_of::<uapi::Event>() as isize)
+    })();
+    match r {
+        Ok(n) => n,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `poll(2)`: `POLLPRI | POLLIN` while a scavenge event waits to be read.
+///
+/// # Safety
+///
+/// Called by the VFS with a valid, open `file` of `/dev/moreram`.
+unsafe extern "C" fn moreram_poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table_struct,
+) -> bindings::__poll_t {
+    // SAFETY: called between open and release.
+    let state = unsafe { file_state(file) };
+    // SAFETY: valid for the call.
+    let f = unsafe { kernel::fs::File::from_raw_file(file) };
+    // SAFETY: the poll table is valid for the call.
+    let table = unsafe { kernel::sync::poll::PollTable::from_raw(wait) };
+    table.register_wait(f, state.event_cv());
+    if state.has_events() {
+        bindings::POLLPRI | bindings::POLLIN | bindings::POLLRDNORM
+    } else {
+        0
+    }
 }
 
 /// Reads a `T` from user memory at `arg`, lets `f` update it, and writes it back.

@@ -17,6 +17,7 @@
 //! 4. `file::SHARES`, the registry of share tokens (mutex);
 //! 5. `memory::Allocation::state`, an allocation's rights, mappings and pages (mutex; faults
 //!    check rights and insert pages under it, and rights change and zap under it);
+//!    Then `pool::POOLS`, the per-process pools (mutex; the shrinker only try-locks it);
 //! 6. `bank::BANKS`, the registry of bound banks (mutex);
 //! 7. `bank::Bank::revoked`, a bank's fault gate (mutex; faults insert pages under it);
 //! 8. `bank::Bank::state`, a bank's allocation bookkeeping (mutex);
@@ -24,6 +25,8 @@
 //! 10. a bank's buddy allocator lock (mutex, inside [`kernel::gpu::buddy::GpuBuddy`]).
 //!
 //! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes 8 and 10).
+//! `file::MoreramFile::events` nests inside 2 only (scavenge requests are delivered with no other
+//! lock held); `pool::SHRINKER` is taken alone.
 
 mod bank;
 mod drm;
@@ -31,6 +34,7 @@ mod file;
 mod memory;
 mod misc;
 mod pci;
+mod pool;
 mod rights;
 mod shim;
 mod uapi;
@@ -47,13 +51,30 @@ struct Moreram {
     misc: misc::Registration,
     #[pin]
     pci: kernel::driver::Registration<kernel::pci::Adapter<pci::MoreramPci>>,
+    /// Dropped last: the shrinker goes, then the pools.
+    pools: Pools,
+}
+
+/// The pools and their shrinker, for the module's lifetime.
+struct Pools;
+
+impl Drop for Pools {
+    fn drop(&mut self) {
+        pool::unregister_shrinker();
+        pool::clear();
+    }
 }
 
 impl kernel::InPlaceModule for Moreram {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         bank::init();
         file::init();
+        pool::init();
         try_pin_init!(Self {
+            pools: {
+                pool::register_shrinker()?;
+                Pools
+            },
             misc <- misc::Registration::register(),
             pci <- kernel::driver::Registration::new(c"moreram", module),
         })
@@ -66,6 +87,20 @@ module! {
     authors: ["The moreram authors"],
     description: "GPU memory seen through a PCI BAR, as a memory tier for programs",
     license: "GPL",
+    params: {
+        low_watermark_percent: u64 {
+            default: 10,
+            description: "Low watermark of a new bank, in percent of its size (pool holders are asked to scavenge below it)",
+        },
+        min_watermark_percent: u64 {
+            default: 5,
+            description: "Min watermark of a new bank, in percent of its size (pools are reclaimed at once below it)",
+        },
+        scavenge_deadline_ms: u64 {
+            default: 1000,
+            description: "Time a process has to give back pool memory when asked, in milliseconds",
+        },
+    },
 }
 
 #[kunit_tests(moreram_uapi)]
@@ -98,13 +133,17 @@ mod tests {
     /// # Safety
     ///
     /// As for [`c_table`].
-    unsafe fn matches(c: *const uapi::LayoutEntry, rust: &[uapi::LayoutEntry]) -> bool {
+    unsafe fn matches(c: *const uapi::LayoutEntry, rust: &[&[uapi::LayoutEntry]]) -> bool {
+        let mut total = 0;
+        for part in rust {
+            total += part.len();
+        }
         let mut n = 0;
         let mut ok = true;
         // SAFETY: guaranteed by the caller.
         for (name, value) in unsafe { c_table(c) } {
             n += 1;
-            let found = rust.iter().find(|e| {
+            let found = rust.iter().flat_map(|p| p.iter()).find(|e| {
                 // SAFETY: every name in the Rust tables is a NUL-terminated literal.
                 let rust_name = unsafe { CStr::from_char_ptr(e.name) };
                 rust_name == name
@@ -126,12 +165,8 @@ mod tests {
                 Some(_) => {}
             }
         }
-        if n != rust.len() {
-            pr_err!(
-                "rust/uapi.rs has {} entries, the header {}\n",
-                rust.len(),
-                n
-            );
+        if n != total {
+            pr_err!("rust/uapi.rs has {} entries, the header {}\n", total, n);
             ok = false;
         }
         ok
@@ -141,13 +176,13 @@ mod tests {
     fn rust_layout_matches_header() {
         let c = core::ptr::addr_of!(shim::moreram_uapi_layout).cast::<uapi::LayoutEntry>();
         // SAFETY: `moreram_uapi_layout` is such a table (`shim.c`).
-        assert!(unsafe { matches(c, uapi::RUST_LAYOUT) });
+        assert!(unsafe { matches(c, &[uapi::RUST_LAYOUT, uapi::RUST_EVENT_LAYOUT]) });
     }
 
     #[test]
     fn rust_constants_match_header() {
         let c = core::ptr::addr_of!(shim::moreram_uapi_consts).cast::<uapi::LayoutEntry>();
         // SAFETY: `moreram_uapi_consts` is such a table (`shim.c`).
-        assert!(unsafe { matches(c, uapi::RUST_CONSTS) });
+        assert!(unsafe { matches(c, &[uapi::RUST_CONSTS]) });
     }
 }

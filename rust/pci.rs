@@ -43,9 +43,11 @@ kernel::pci_device_table!(
 /// The moreram PCI driver.
 pub(crate) struct MoreramPci;
 
-/// What a bound device holds. Fields drop in order: the bank leaves the registry before its DRM
-/// device is unplugged, and the PCI device is disabled last.
+/// What a bound device holds. Fields drop in order: the sysfs knobs go first (their callbacks look
+/// the bank up), the bank leaves the registry before its DRM device is unplugged, and the PCI
+/// device is disabled last.
 pub(crate) struct Bound<'bound> {
+    _sysfs: bank::Sysfs,
     bank: bank::Registered,
     _drm: drm::Registration<'bound, MoreramDrm>,
     _enabled: Enabled<'bound>,
@@ -75,6 +77,7 @@ impl pci::Driver for MoreramPci {
         let bar = BarInfo::largest(pdev)?;
         let bank = bank::Registered::new(pdev, bar)?;
         let drm = crate::drm::register(pdev, bank.bank())?;
+        let sysfs = bank::Sysfs::add(pdev)?;
         let prefetchable = if bar.flags & crate::uapi::BANK_PREFETCHABLE != 0 {
             ", prefetchable"
         } else {
@@ -90,6 +93,7 @@ impl pci::Driver for MoreramPci {
             prefetchable
         );
         Ok(Bound {
+            _sysfs: sysfs,
             bank,
             _drm: drm,
             _enabled: enabled,

@@ -46,6 +46,11 @@ impl Process {
         NonNull::new(pid).map(Self).ok_or(ESRCH)
     }
 
+    /// The `struct pid`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
+        self.0.as_ptr()
+    }
+
     /// The process's thread-group id in the caller's pid namespace; 0 when it is not visible
     /// there or has been reaped.
     pub(crate) fn nr(&self) -> i32 {
@@ -82,6 +87,8 @@ pub(crate) struct PageRights<P> {
     pub(crate) owner: Option<P>,
     /// Processes besides the owner that may write.
     pub(crate) writers: KVec<P>,
+    /// The owner that let go of ownerless pages: its pool gets them back when they are freed.
+    pub(crate) former: Option<P>,
 }
 
 impl<P: PartialEq> PageRights<P> {
@@ -92,6 +99,7 @@ impl<P: PartialEq> PageRights<P> {
 
     fn same(&self, other: &Self) -> bool {
         self.owner == other.owner
+            && self.former == other.former
             && self.writers.len() == other.writers.len()
             && self.writers.iter().all(|w| other.writers.contains(w))
     }
@@ -124,6 +132,7 @@ impl<P: Clone + PartialEq> Runs<P> {
                 rights: PageRights {
                     owner: Some(owner),
                     writers: KVec::new(),
+                    former: None,
                 },
             },
             GFP_KERNEL,
@@ -174,6 +183,7 @@ impl<P: Clone + PartialEq> Runs<P> {
             rights: PageRights {
                 owner: self.runs[i].rights.owner.clone(),
                 writers,
+                former: self.runs[i].rights.former.clone(),
             },
         };
         self.runs

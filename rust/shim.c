@@ -10,6 +10,9 @@
 #include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/sysfs.h>
+#include <linux/device.h>
+#include <linux/kstrtox.h>
 #include <linux/stddef.h>
 #include <linux/moreram.h>
 
@@ -62,6 +65,67 @@ pid_t moreram_pid_nr(struct pid *pid)
 	return pid_vnr(pid);
 }
 
+bool moreram_pid_exiting(struct pid *pid)
+{
+	struct task_struct *task;
+	bool gone;
+
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	gone = !task || (task->flags & PF_EXITING);
+	rcu_read_unlock();
+	return gone;
+}
+
+/* --- sysfs: the bank's knobs, under the PCI device's moreram/ ------------- */
+
+u64 moreram_bank_attr_get(struct device *dev, int which);
+int moreram_bank_attr_set(struct device *dev, int which, u64 value);
+
+#define BANK_ATTR_RW(name, which)						\
+static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
+			   char *buf)						\
+{										\
+	return sysfs_emit(buf, "%llu\n", moreram_bank_attr_get(dev, which));	\
+}										\
+static ssize_t name##_store(struct device *dev, struct device_attribute *attr,	\
+			    const char *buf, size_t count)			\
+{										\
+	u64 v;									\
+	int err = kstrtou64(buf, 0, &v);					\
+										\
+	if (!err)								\
+		err = moreram_bank_attr_set(dev, which, v);			\
+	return err ? err : count;						\
+}										\
+static DEVICE_ATTR_RW(name)
+
+BANK_ATTR_RW(low_watermark, MORERAM_ATTR_LOW);
+BANK_ATTR_RW(min_watermark, MORERAM_ATTR_MIN);
+BANK_ATTR_RW(scavenge_deadline_ms, MORERAM_ATTR_DEADLINE);
+
+static struct attribute *moreram_bank_attrs[] = {
+	&dev_attr_low_watermark.attr,
+	&dev_attr_min_watermark.attr,
+	&dev_attr_scavenge_deadline_ms.attr,
+	NULL,
+};
+
+static const struct attribute_group moreram_bank_group = {
+	.name = "moreram",
+	.attrs = moreram_bank_attrs,
+};
+
+int moreram_sysfs_add(struct device *dev)
+{
+	return sysfs_create_group(&dev->kobj, &moreram_bank_group);
+}
+
+void moreram_sysfs_remove(struct device *dev)
+{
+	sysfs_remove_group(&dev->kobj, &moreram_bank_group);
+}
+
 u64 moreram_random_u64(void)
 {
 	return get_random_u64();
@@ -89,7 +153,9 @@ const struct moreram_layout_entry moreram_uapi_layout[] = {
 	OFF(moreram_bank_info, device),
 	OFF(moreram_bank_info, reserved0),
 	OFF(moreram_bank_info, largest_free),
-	OFF(moreram_bank_info, reserved),
+	OFF(moreram_bank_info, pooled),
+	OFF(moreram_bank_info, low_watermark),
+	OFF(moreram_bank_info, min_watermark),
 	SIZE(moreram_banks),
 	OFF(moreram_banks, count),
 	OFF(moreram_banks, capacity),
@@ -131,6 +197,8 @@ const struct moreram_layout_entry moreram_uapi_layout[] = {
 	OFF(moreram_tier, file_system),
 	OFF(moreram_tier, file_allocs),
 	OFF(moreram_tier, reserved1),
+	OFF(moreram_tier, pool_vram),
+	OFF(moreram_tier, pool_system),
 	OFF(moreram_tier, reserved),
 	SIZE(moreram_share),
 	OFF(moreram_share, handle),
@@ -176,6 +244,25 @@ const struct moreram_layout_entry moreram_uapi_layout[] = {
 	OFF(moreram_proc_info, vram),
 	OFF(moreram_proc_info, system),
 	OFF(moreram_proc_info, reserved),
+	SIZE(moreram_reserve),
+	OFF(moreram_reserve, size),
+	OFF(moreram_reserve, bank),
+	OFF(moreram_reserve, flags),
+	OFF(moreram_reserve, reserved),
+	SIZE(moreram_scavenge),
+	OFF(moreram_scavenge, vram),
+	OFF(moreram_scavenge, system),
+	OFF(moreram_scavenge, reserved),
+	SIZE(moreram_notify),
+	OFF(moreram_notify, signal),
+	OFF(moreram_notify, reserved0),
+	OFF(moreram_notify, reserved),
+	{ "moreram_event", sizeof(struct moreram_event) },
+	{ "moreram_event.type", offsetof(struct moreram_event, type) },
+	{ "moreram_event.bank", offsetof(struct moreram_event, bank) },
+	{ "moreram_event.bytes", offsetof(struct moreram_event, bytes) },
+	{ "moreram_event.deadline_ns", offsetof(struct moreram_event, deadline_ns) },
+	{ "moreram_event.reserved", offsetof(struct moreram_event, reserved) },
 	SIZE(moreram_procs),
 	OFF(moreram_procs, count),
 	OFF(moreram_procs, capacity),
@@ -206,6 +293,12 @@ const struct moreram_layout_entry moreram_uapi_consts[] = {
 	CONST(MORERAM_TIER_SYSTEM),
 	CONST(MORERAM_NO_BANK),
 	CONST(MORERAM_MAX_ALLOC),
+	CONST(MORERAM_RESERVE_SYSTEM),
+	CONST(MORERAM_EVENT_SCAVENGE),
+	CONST(MORERAM_IOC_RESERVE),
+	CONST(MORERAM_IOC_SCAVENGE),
+	CONST(MORERAM_IOC_NOTIFY),
+
 	CONST(MORERAM_SHARE_NAMED),
 	CONST(MORERAM_CTL_GRANT_WRITE),
 	CONST(MORERAM_CTL_REVOKE_WRITE),

@@ -22,6 +22,12 @@ struct pid *moreram_find_tgid(pid_t nr);
 struct pid *moreram_get_pid(struct pid *pid);
 pid_t moreram_pid_nr(struct pid *pid);
 u64 moreram_random_u64(void);
+bool moreram_pid_exiting(struct pid *pid);
+
+struct device;
+enum { MORERAM_ATTR_LOW = 0, MORERAM_ATTR_MIN = 1, MORERAM_ATTR_DEADLINE = 2 };
+int moreram_sysfs_add(struct device *dev);
+void moreram_sysfs_remove(struct device *dev);
 
 extern const struct moreram_layout_entry moreram_uapi_layout[];
 extern const struct moreram_layout_entry moreram_uapi_consts[];

@@ -40,6 +40,15 @@ extern "C" {
     /// `pid_vnr(pid)`: the number in the caller's pid namespace, 0 if not visible.
     pub(crate) fn moreram_pid_nr(pid: *mut bindings::pid) -> i32;
 
+    /// Whether the process is gone or exiting (`PF_EXITING`).
+    pub(crate) fn moreram_pid_exiting(pid: *mut bindings::pid) -> bool;
+
+    /// Adds the bank's attributes under `dev`'s `moreram/` in sysfs.
+    pub(crate) fn moreram_sysfs_add(dev: *mut bindings::device) -> kernel::ffi::c_int;
+
+    /// Removes them; waits for running `show`/`store` calls.
+    pub(crate) fn moreram_sysfs_remove(dev: *mut bindings::device);
+
     /// `get_random_u64()`.
     pub(crate) fn moreram_random_u64() -> u64;
 

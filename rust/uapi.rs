@@ -39,7 +39,9 @@ pub(crate) struct BankInfo {
     pub(crate) device: u16,
     pub(crate) reserved0: u32,
     pub(crate) largest_free: u64,
-    pub(crate) reserved: [u64; 3],
+    pub(crate) pooled: u64,
+    pub(crate) low_watermark: u64,
+    pub(crate) min_watermark: u64,
 }
 
 /// `MORERAM_BANK_INFO_SIZE_V1`.
@@ -129,7 +131,9 @@ pub(crate) struct Tier {
     pub(crate) file_system: u64,
     pub(crate) file_allocs: u32,
     pub(crate) reserved1: u32,
-    pub(crate) reserved: [u64; 4],
+    pub(crate) pool_vram: u64,
+    pub(crate) pool_system: u64,
+    pub(crate) reserved: [u64; 2],
 }
 
 // SAFETY: `BankInfo` is `repr(C)` of integers with no padding (checked below), so every byte
@@ -324,6 +328,80 @@ pub(crate) const IOC_RIGHTS: u32 = _IOWR::<Rights>(IOC_MAGIC, 0x08);
 /// `MORERAM_IOC_PROCS`.
 pub(crate) const IOC_PROCS: u32 = _IOWR::<Procs>(IOC_MAGIC, 0x09);
 
+/// `struct moreram_reserve`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Reserve {
+    pub(crate) size: u64,
+    pub(crate) bank: u32,
+    pub(crate) flags: u32,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Reserve {}
+// SAFETY: See above.
+unsafe impl AsBytes for Reserve {}
+const _: () = assert!(size_of::<Reserve>() == 32);
+
+/// `struct moreram_scavenge`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Scavenge {
+    pub(crate) vram: u64,
+    pub(crate) system: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Scavenge {}
+// SAFETY: See above.
+unsafe impl AsBytes for Scavenge {}
+const _: () = assert!(size_of::<Scavenge>() == 32);
+
+/// `struct moreram_notify`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Notify {
+    pub(crate) signal: u32,
+    pub(crate) reserved0: u32,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Notify {}
+// SAFETY: See above.
+unsafe impl AsBytes for Notify {}
+const _: () = assert!(size_of::<Notify>() == 24);
+
+/// `struct moreram_event`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Event {
+    pub(crate) type_: u32,
+    pub(crate) bank: u32,
+    pub(crate) bytes: u64,
+    pub(crate) deadline_ns: u64,
+    pub(crate) reserved: [u64; 2],
+}
+
+// SAFETY: `repr(C)` of integers with no padding (size checked below).
+unsafe impl FromBytes for Event {}
+// SAFETY: See above.
+unsafe impl AsBytes for Event {}
+const _: () = assert!(size_of::<Event>() == 40);
+
+/// `MORERAM_RESERVE_SYSTEM`.
+pub(crate) const RESERVE_SYSTEM: u32 = 1 << 0;
+/// `MORERAM_EVENT_SCAVENGE`.
+pub(crate) const EVENT_SCAVENGE: u32 = 1;
+/// `MORERAM_IOC_RESERVE`.
+pub(crate) const IOC_RESERVE: u32 = _IOW::<Reserve>(IOC_MAGIC, 0x0a);
+/// `MORERAM_IOC_SCAVENGE`.
+pub(crate) const IOC_SCAVENGE: u32 = _IOWR::<Scavenge>(IOC_MAGIC, 0x0b);
+/// `MORERAM_IOC_NOTIFY`.
+pub(crate) const IOC_NOTIFY: u32 = _IOW::<Notify>(IOC_MAGIC, 0x0c);
+
 /// One entry of a layout table: a struct size or a field offset, by name.
 #[repr(C)]
 pub(crate) struct LayoutEntry {
@@ -360,6 +438,11 @@ pub(crate) static RUST_CONSTS: &[LayoutEntry] = consts! {
     MORERAM_TIER_SYSTEM = TIER_SYSTEM,
     MORERAM_NO_BANK = NO_BANK,
     MORERAM_MAX_ALLOC = MAX_ALLOC,
+    MORERAM_RESERVE_SYSTEM = RESERVE_SYSTEM,
+    MORERAM_EVENT_SCAVENGE = EVENT_SCAVENGE,
+    MORERAM_IOC_RESERVE = IOC_RESERVE,
+    MORERAM_IOC_SCAVENGE = IOC_SCAVENGE,
+    MORERAM_IOC_NOTIFY = IOC_NOTIFY,
     MORERAM_SHARE_NAMED = SHARE_NAMED,
     MORERAM_CTL_GRANT_WRITE = CTL_GRANT_WRITE,
     MORERAM_CTL_REVOKE_WRITE = CTL_REVOKE_WRITE,
@@ -375,6 +458,34 @@ pub(crate) static RUST_CONSTS: &[LayoutEntry] = consts! {
     MORERAM_IOC_RIGHTS = IOC_RIGHTS,
     MORERAM_IOC_PROCS = IOC_PROCS,
 };
+
+/// `struct moreram_event`, whose field `type` is `type_` here, so not in [`RUST_LAYOUT`].
+pub(crate) static RUST_EVENT_LAYOUT: &[LayoutEntry] = &[
+    LayoutEntry {
+        name: c"moreram_event".to_bytes_with_nul().as_ptr(),
+        value: size_of::<Event>(),
+    },
+    LayoutEntry {
+        name: c"moreram_event.type".to_bytes_with_nul().as_ptr(),
+        value: offset_of!(Event, type_),
+    },
+    LayoutEntry {
+        name: c"moreram_event.bank".to_bytes_with_nul().as_ptr(),
+        value: offset_of!(Event, bank),
+    },
+    LayoutEntry {
+        name: c"moreram_event.bytes".to_bytes_with_nul().as_ptr(),
+        value: offset_of!(Event, bytes),
+    },
+    LayoutEntry {
+        name: c"moreram_event.deadline_ns".to_bytes_with_nul().as_ptr(),
+        value: offset_of!(Event, deadline_ns),
+    },
+    LayoutEntry {
+        name: c"moreram_event.reserved".to_bytes_with_nul().as_ptr(),
+        value: offset_of!(Event, reserved),
+    },
+];
 
 macro_rules! layout {
     ($($s:ident : $t:ty { $($f:ident),* }),* $(,)?) => {
@@ -395,7 +506,7 @@ macro_rules! layout {
 pub(crate) static RUST_LAYOUT: &[LayoutEntry] = layout! {
     moreram_bank_info: BankInfo {
         index, flags, size, free, bar_start, bar_len, pci_domain, pci_bus, pci_dev, pci_func,
-        bar, vendor, device, reserved0, largest_free, reserved
+        bar, vendor, device, reserved0, largest_free, pooled, low_watermark, min_watermark
     },
     moreram_banks: Banks { count, capacity, entry_size, reserved0, banks_ptr, reserved },
     moreram_alloc: Alloc {
@@ -407,12 +518,15 @@ pub(crate) static RUST_LAYOUT: &[LayoutEntry] = layout! {
     },
     moreram_tier: Tier {
         banks, reserved0, vram_size, vram_free, system_used, file_vram, file_system,
-        file_allocs, reserved1, reserved
+        file_allocs, reserved1, pool_vram, pool_system, reserved
     },
     moreram_share: Share { handle, flags, pid, reserved0, token, reserved },
     moreram_import: Import { token, handle, tier, bank, reserved0, size, mmap_offset, reserved },
     moreram_control: Control { handle, cmd, offset, length, pid, reserved0, reserved },
     moreram_rights: Rights { handle, flags, offset, length, owner, caller, nwriters, writers_cap, writers_ptr, nreaders, readers_cap, readers_ptr, reserved },
     moreram_proc_info: ProcInfo { pid, reserved0, vram, system, reserved },
+    moreram_reserve: Reserve { size, bank, flags, reserved },
+    moreram_scavenge: Scavenge { vram, system, reserved },
+    moreram_notify: Notify { signal, reserved0, reserved },
     moreram_procs: Procs { count, capacity, entry_size, reserved0, procs_ptr, reserved },
 };

@@ -44,7 +44,10 @@
  * @device:     PCI device ID
  * @largest_free: bytes in the largest free buddy block: the largest
  *              allocation with MORERAM_ALLOC_CONTIGUOUS that can succeed now
- * @reserved:   zero
+ * @pooled:     bytes of @free held in processes' pools (reserved for them)
+ * @low_watermark: when @free - @pooled drops below this, pool holders are
+ *              asked to scavenge
+ * @min_watermark: below this, allocations reclaim pools at once
  */
 struct moreram_bank_info {
 	__u32 index;
@@ -62,7 +65,9 @@ struct moreram_bank_info {
 	__u16 device;
 	__u32 reserved0;
 	__u64 largest_free;
-	__u64 reserved[3];
+	__u64 pooled;
+	__u64 low_watermark;
+	__u64 min_watermark;
 };
 
 /**
@@ -188,6 +193,8 @@ struct moreram_query {
  * @file_system:  out: bytes of system pages allocated through this file
  * @file_allocs:  out: live handles of this file
  * @reserved1:    zero
+ * @pool_vram:    out: bytes of VRAM in the calling process's pool
+ * @pool_system:  out: bytes of system pages in the calling process's pool
  * @reserved:     zero
  *
  * Per-bank sizes, free bytes and largest free blocks: MORERAM_IOC_BANKS.
@@ -202,7 +209,9 @@ struct moreram_tier {
 	__u64 file_system;
 	__u32 file_allocs;
 	__u32 reserved1;
-	__u64 reserved[4];
+	__u64 pool_vram;
+	__u64 pool_system;
+	__u64 reserved[2];
 };
 
 /*
@@ -367,6 +376,75 @@ struct moreram_procs {
 	__u64 reserved[2];
 };
 
+/*
+ * Pools and scavenging. A process's pool holds memory it has taken from the
+ * tier but does not use: freed allocations stay in it, and RESERVE adds to
+ * it; the process's allocations are served from it first. When a bank runs
+ * low, processes with pool memory in it are told (poll()/read() on the file,
+ * optionally a signal) and should SCAVENGE before the deadline, after which
+ * the kernel reclaims it. See Documentation/userspace-api.rst, "Pools".
+ */
+
+/* struct moreram_reserve.flags */
+#define MORERAM_RESERVE_SYSTEM (1U << 0) /* system pages instead of @bank's VRAM */
+
+/**
+ * struct moreram_reserve - argument of MORERAM_IOC_RESERVE
+ * @size:     in: bytes, a non-zero multiple of the page size
+ * @bank:     in: the bank (zero with MORERAM_RESERVE_SYSTEM)
+ * @flags:    in: MORERAM_RESERVE_*
+ * @reserved: zero
+ */
+struct moreram_reserve {
+	__u64 size;
+	__u32 bank;
+	__u32 flags;
+	__u64 reserved[2];
+};
+
+/**
+ * struct moreram_scavenge - argument of MORERAM_IOC_SCAVENGE
+ * @vram:     out: bytes of VRAM returned from the caller's pool
+ * @system:   out: bytes of system pages returned
+ * @reserved: zero
+ */
+struct moreram_scavenge {
+	__u64 vram;
+	__u64 system;
+	__u64 reserved[2];
+};
+
+/**
+ * struct moreram_notify - argument of MORERAM_IOC_NOTIFY
+ * @signal:    in: also send this signal with every event (0: none)
+ * @reserved0: zero
+ * @reserved:  zero
+ */
+struct moreram_notify {
+	__u32 signal;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* struct moreram_event.type */
+#define MORERAM_EVENT_SCAVENGE 1 /* give back pool memory of @bank */
+
+/**
+ * struct moreram_event - what read() on /dev/moreram returns
+ * @type:        MORERAM_EVENT_*
+ * @bank:        the bank that runs low
+ * @bytes:       bytes of the reader's pool in that bank: what is wanted back
+ * @deadline_ns: CLOCK_MONOTONIC time after which the kernel reclaims them
+ * @reserved:    zero
+ */
+struct moreram_event {
+	__u32 type;
+	__u32 bank;
+	__u64 bytes;
+	__u64 deadline_ns;
+	__u64 reserved[2];
+};
+
 #define MORERAM_IOC_ALLOC _IOWR(MORERAM_IOC_MAGIC, 0x01, struct moreram_alloc)
 #define MORERAM_IOC_FREE  _IOW(MORERAM_IOC_MAGIC, 0x02, struct moreram_handle)
 #define MORERAM_IOC_QUERY _IOWR(MORERAM_IOC_MAGIC, 0x03, struct moreram_query)
@@ -376,5 +454,8 @@ struct moreram_procs {
 #define MORERAM_IOC_CONTROL _IOW(MORERAM_IOC_MAGIC, 0x07, struct moreram_control)
 #define MORERAM_IOC_RIGHTS  _IOWR(MORERAM_IOC_MAGIC, 0x08, struct moreram_rights)
 #define MORERAM_IOC_PROCS   _IOWR(MORERAM_IOC_MAGIC, 0x09, struct moreram_procs)
+#define MORERAM_IOC_RESERVE  _IOW(MORERAM_IOC_MAGIC, 0x0a, struct moreram_reserve)
+#define MORERAM_IOC_SCAVENGE _IOWR(MORERAM_IOC_MAGIC, 0x0b, struct moreram_scavenge)
+#define MORERAM_IOC_NOTIFY   _IOW(MORERAM_IOC_MAGIC, 0x0c, struct moreram_notify)
 
 #endif /* _UAPI_LINUX_MORERAM_H */

@@ -30,7 +30,9 @@ pub struct moreram_bank_info {
     pub device: u16,
     pub reserved0: u32,
     pub largest_free: u64,
-    pub reserved: [u64; 3],
+    pub pooled: u64,
+    pub low_watermark: u64,
+    pub min_watermark: u64,
 }
 
 pub const MORERAM_BANK_INFO_SIZE_V1: u32 = 88;
@@ -109,7 +111,9 @@ pub struct moreram_tier {
     pub file_system: u64,
     pub file_allocs: u32,
     pub reserved1: u32,
-    pub reserved: [u64; 4],
+    pub pool_vram: u64,
+    pub pool_system: u64,
+    pub reserved: [u64; 2],
 }
 
 /// `struct moreram_share`.
@@ -203,6 +207,48 @@ pub const MORERAM_RIGHT_OWNER: u32 = 1 << 2;
 pub const MORERAM_RIGHTS_MIXED: u32 = 1 << 0;
 pub const MORERAM_PROC_INFO_SIZE_V1: u32 = 40;
 
+/// `struct moreram_reserve`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_reserve {
+    pub size: u64,
+    pub bank: u32,
+    pub flags: u32,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_scavenge`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_scavenge {
+    pub vram: u64,
+    pub system: u64,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_notify`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_notify {
+    pub signal: u32,
+    pub reserved0: u32,
+    pub reserved: [u64; 2],
+}
+
+/// `struct moreram_event`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct moreram_event {
+    pub type_: u32,
+    pub bank: u32,
+    pub bytes: u64,
+    pub deadline_ns: u64,
+    pub reserved: [u64; 2],
+}
+
+pub const MORERAM_RESERVE_SYSTEM: u32 = 1 << 0;
+pub const MORERAM_EVENT_SCAVENGE: u32 = 1;
+
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
@@ -236,3 +282,6 @@ pub const MORERAM_IOC_IMPORT: u32 = iowr::<moreram_import>(0x06);
 pub const MORERAM_IOC_CONTROL: u32 = iow::<moreram_control>(0x07);
 pub const MORERAM_IOC_RIGHTS: u32 = iowr::<moreram_rights>(0x08);
 pub const MORERAM_IOC_PROCS: u32 = iowr::<moreram_procs>(0x09);
+pub const MORERAM_IOC_RESERVE: u32 = iow::<moreram_reserve>(0x0a);
+pub const MORERAM_IOC_SCAVENGE: u32 = iowr::<moreram_scavenge>(0x0b);
+pub const MORERAM_IOC_NOTIFY: u32 = iow::<moreram_notify>(0x0c);

@@ -18,7 +18,7 @@ fn rust_layout() -> BTreeMap<String, usize> {
     let mut m = layout! {
         moreram_bank_info {
             index, flags, size, free, bar_start, bar_len, pci_domain, pci_bus, pci_dev,
-            pci_func, bar, vendor, device, reserved0, largest_free, reserved
+            pci_func, bar, vendor, device, reserved0, largest_free, pooled, low_watermark, min_watermark
         },
         moreram_banks { count, capacity, entry_size, reserved0, banks_ptr, reserved },
         moreram_alloc { size, flags, bank, handle, tier, bank_used, reserved0, mmap_offset, reserved },
@@ -26,13 +26,16 @@ fn rust_layout() -> BTreeMap<String, usize> {
         moreram_query { handle, tier, bank, flags, size, mmap_offset, mappings, reserved0, reserved },
         moreram_tier {
             banks, reserved0, vram_size, vram_free, system_used, file_vram, file_system,
-            file_allocs, reserved1, reserved
+            file_allocs, reserved1, pool_vram, pool_system, reserved
         },
         moreram_share { handle, flags, pid, reserved0, token, reserved },
         moreram_import { token, handle, tier, bank, reserved0, size, mmap_offset, reserved },
         moreram_control { handle, cmd, offset, length, pid, reserved0, reserved },
         moreram_rights { handle, flags, offset, length, owner, caller, nwriters, writers_cap, writers_ptr, nreaders, readers_cap, readers_ptr, reserved },
         moreram_proc_info { pid, reserved0, vram, system, reserved },
+        moreram_reserve { size, bank, flags, reserved },
+        moreram_scavenge { vram, system, reserved },
+        moreram_notify { signal, reserved0, reserved },
         moreram_procs { count, capacity, entry_size, reserved0, procs_ptr, reserved },
     };
     m.insert("MORERAM_IOC_BANKS".into(), MORERAM_IOC_BANKS as usize);
@@ -45,6 +48,24 @@ fn rust_layout() -> BTreeMap<String, usize> {
         MORERAM_BANK_PREFETCHABLE as usize,
     );
     m.insert("MORERAM_BANK_64BIT".into(), MORERAM_BANK_64BIT as usize);
+    m.insert("moreram_event".into(), std::mem::size_of::<moreram_event>());
+    m.insert(
+        "moreram_event.type".into(),
+        offset_of!(moreram_event, type_),
+    );
+    m.insert("moreram_event.bank".into(), offset_of!(moreram_event, bank));
+    m.insert(
+        "moreram_event.bytes".into(),
+        offset_of!(moreram_event, bytes),
+    );
+    m.insert(
+        "moreram_event.deadline_ns".into(),
+        offset_of!(moreram_event, deadline_ns),
+    );
+    m.insert(
+        "moreram_event.reserved".into(),
+        offset_of!(moreram_event, reserved),
+    );
     for (k, v) in [
         ("MORERAM_IOC_ALLOC", MORERAM_IOC_ALLOC as usize),
         ("MORERAM_IOC_FREE", MORERAM_IOC_FREE as usize),
@@ -65,6 +86,11 @@ fn rust_layout() -> BTreeMap<String, usize> {
         ("MORERAM_TIER_SYSTEM", MORERAM_TIER_SYSTEM as usize),
         ("MORERAM_NO_BANK", MORERAM_NO_BANK as usize),
         ("MORERAM_MAX_ALLOC", MORERAM_MAX_ALLOC as usize),
+        ("MORERAM_RESERVE_SYSTEM", MORERAM_RESERVE_SYSTEM as usize),
+        ("MORERAM_EVENT_SCAVENGE", MORERAM_EVENT_SCAVENGE as usize),
+        ("MORERAM_IOC_RESERVE", MORERAM_IOC_RESERVE as usize),
+        ("MORERAM_IOC_SCAVENGE", MORERAM_IOC_SCAVENGE as usize),
+        ("MORERAM_IOC_NOTIFY", MORERAM_IOC_NOTIFY as usize),
         ("MORERAM_SHARE_NAMED", MORERAM_SHARE_NAMED as usize),
         ("MORERAM_CTL_GRANT_WRITE", MORERAM_CTL_GRANT_WRITE as usize),
         (
