@@ -347,8 +347,8 @@ impl Bank {
     }
 
     /// Allocates `size` bytes (whole pages) of VRAM for `owner` and zeroes them, serving from
-    /// `owner`'s pool first and never from another's (see `pool.rs`). Also returns the scavenge
-    /// requests the allocation triggered, to deliver with no lock held.
+    /// `owner`'s pool first and never from another's (see `pool.rs`). Scavenge requests the
+    /// allocation triggers are delivered at once, before the zeroing.
     ///
     /// `pgoff` and `mapping` say where user mappings of the allocation will live, so that
     /// [`Bank::revoke`] can zap them. The caller guarantees that `mapping` stays valid for as long
@@ -360,7 +360,7 @@ impl Bank {
         pgoff: u64,
         mapping: *mut bindings::address_space,
         owner: &Process,
-    ) -> Result<(VramBlocks, KVec<pool::Request>)> {
+    ) -> Result<VramBlocks> {
         if *self.revoked.lock() {
             return Err(ENODEV);
         }
@@ -397,6 +397,7 @@ impl Bank {
                 }
             }
         })?;
+        crate::file::deliver(&requests);
         // Capacity was reserved above: the piece is in before anything else can fail, so that
         // `VramBlocks`' drop gives it back.
         let _ = pieces.push_within_capacity(blocks);
@@ -424,7 +425,7 @@ impl Bank {
         }
         vram.extents = extents;
         vram.zero()?;
-        Ok((vram, requests))
+        Ok(vram)
     }
 
     /// Makes every page of the bank unmappable and zaps every user mapping of it. Called when the

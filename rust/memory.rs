@@ -436,9 +436,7 @@ fn vram(
         if size > b.size() {
             return Err(E2BIG);
         }
-        return b
-            .alloc(size, contiguous, pgoff, mapping, owner)
-            .map(delivered);
+        return b.alloc(size, contiguous, pgoff, mapping, owner);
     }
     if banks.is_empty() {
         return Err(ENODEV);
@@ -446,27 +444,23 @@ fn vram(
     if banks.iter().all(|b| size > b.size()) {
         return Err(E2BIG);
     }
-    // Most free space first; a block never spans two banks.
+    // Most free space nobody has reserved first; a block never spans two banks.
     let mut order: KVec<&Arc<Bank>> = KVec::with_capacity(banks.len(), GFP_KERNEL)?;
     for b in banks.iter() {
         order.push(b, GFP_KERNEL)?;
     }
-    order.sort_unstable_by_key(|b| core::cmp::Reverse(b.free()));
+    order.sort_unstable_by_key(|b| {
+        core::cmp::Reverse(b.free().saturating_sub(pool::pooled(b.index())))
+    });
     let mut err = ENOSPC;
     for b in order.iter().filter(|b| b.size() >= size) {
         match b.alloc(size, contiguous, pgoff, mapping, owner) {
-            Ok(v) => return Ok(delivered(v)),
+            Ok(v) => return Ok(v),
             Err(e) if e == ENOSPC => {}
             Err(e) => err = e,
         }
     }
     Err(err)
-}
-
-/// Delivers the scavenge requests an allocation triggered; no lock is held here.
-fn delivered((vram, requests): (VramBlocks, KVec<pool::Request>)) -> VramBlocks {
-    crate::file::deliver(&requests);
-    vram
 }
 
 /// `npages` zeroed system pages, from `owner`'s pool first.

@@ -9,6 +9,7 @@
 
 mod banks;
 mod owners;
+mod pools;
 mod tier;
 
 use std::process::ExitCode;
@@ -105,10 +106,11 @@ fn main() -> ExitCode {
     if tests.is_empty() {
         eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
         eprintln!(
-            "tests: {} {} {}",
+            "tests: {} {} {} {}",
             banks::NAMES.join(" "),
             tier::NAMES.join(" "),
-            owners::NAMES.join(" ")
+            owners::NAMES.join(" "),
+            pools::NAMES.join(" ")
         );
         return ExitCode::from(64);
     }
@@ -123,6 +125,7 @@ fn main() -> ExitCode {
             match banks::run(t, &expected)
                 .or_else(|| tier::run(t))
                 .or_else(|| owners::run(t))
+                .or_else(|| pools::run(t))
             {
                 Some(r) => r,
                 None => Err(format!("no test named {t}")),

@@ -47,17 +47,17 @@ fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
 }
 
 /// One end of a pair of pipes between two processes.
-struct Chan {
+pub(crate) struct Chan {
     rx: File,
     tx: File,
 }
 
 impl Chan {
-    fn send(&mut self, v: u64) {
+    pub(crate) fn send(&mut self, v: u64) {
         let _ = self.tx.write_all(&v.to_ne_bytes());
     }
 
-    fn recv(&mut self) -> u64 {
+    pub(crate) fn recv(&mut self) -> u64 {
         let mut b = [0u8; 8];
         match self.rx.read_exact(&mut b) {
             Ok(()) => u64::from_ne_bytes(b),
@@ -75,12 +75,12 @@ fn pipe() -> (File, File) {
 }
 
 /// A forked child running a closure; its return value is its exit code.
-struct Child {
-    pid: i32,
-    chan: Chan,
+pub(crate) struct Child {
+    pub(crate) pid: i32,
+    pub(crate) chan: Chan,
 }
 
-fn spawn(f: impl FnOnce(&mut Chan) -> i32) -> Child {
+pub(crate) fn spawn(f: impl FnOnce(&mut Chan) -> i32) -> Child {
     let (prx, ctx) = pipe();
     let (crx, ptx) = pipe();
     // SAFETY: the test program is single-threaded here; the child runs `f` and exits.
@@ -99,7 +99,7 @@ fn spawn(f: impl FnOnce(&mut Chan) -> i32) -> Child {
 
 impl Child {
     /// Waits for the child: `(signal, exit code)`.
-    fn wait(self) -> (i32, i32) {
+    pub(crate) fn wait(self) -> (i32, i32) {
         let mut st = 0;
         // SAFETY: waits for our own child.
         unsafe { libc::waitpid(self.pid, &mut st, 0) };

@@ -75,6 +75,12 @@ pub struct Bank {
     pub pci: PciAddress,
     /// Bytes in the largest free block: the largest contiguous allocation possible now.
     pub largest_free: u64,
+    /// Bytes of `free` held in processes' pools.
+    pub pooled: u64,
+    /// Below this much unpooled free memory, pool holders are asked to scavenge.
+    pub low_watermark: u64,
+    /// Below this, allocations reclaim pools at once.
+    pub min_watermark: u64,
     /// PCI vendor ID.
     pub vendor: u16,
     /// PCI device ID.
@@ -99,6 +105,9 @@ impl From<&sys::moreram_bank_info> for Bank {
                 function: b.pci_func,
             },
             largest_free: b.largest_free,
+            pooled: b.pooled,
+            low_watermark: b.low_watermark,
+            min_watermark: b.min_watermark,
             vendor: b.vendor,
             device: b.device,
         }
@@ -482,6 +491,80 @@ impl Moreram {
                     .collect());
             }
         }
+    }
+}
+
+/// A request from the kernel to give back pool memory (see [`Moreram::read_event`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScavengeRequest {
+    /// The bank that runs low.
+    pub bank: u32,
+    /// Bytes of the process's pool in that bank.
+    pub bytes: u64,
+    /// `CLOCK_MONOTONIC` nanoseconds after which the kernel reclaims them.
+    pub deadline_ns: u64,
+}
+
+impl Moreram {
+    /// Moves `size` bytes of `bank`'s free VRAM into the calling process's pool.
+    pub fn reserve_vram(&self, bank: u32, size: u64) -> io::Result<()> {
+        let mut req = sys::moreram_reserve {
+            size,
+            bank,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_reserve`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_RESERVE, &mut req) }.map(drop)
+    }
+
+    /// Puts `size` bytes of system pages into the calling process's pool.
+    pub fn reserve_system(&self, size: u64) -> io::Result<()> {
+        let mut req = sys::moreram_reserve {
+            size,
+            flags: sys::MORERAM_RESERVE_SYSTEM,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_reserve`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_RESERVE, &mut req) }.map(drop)
+    }
+
+    /// Gives back every unused page of the calling process's pool: `(vram, system)` bytes.
+    pub fn scavenge(&self) -> io::Result<(u64, u64)> {
+        let mut req = sys::moreram_scavenge::default();
+        // SAFETY: `req` is a `moreram_scavenge`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_SCAVENGE, &mut req) }?;
+        Ok((req.vram, req.system))
+    }
+
+    /// Asks for `signal` (0: none) with every scavenge request.
+    pub fn notify_signal(&self, signal: i32) -> io::Result<()> {
+        let mut req = sys::moreram_notify {
+            signal: signal as u32,
+            ..Default::default()
+        };
+        // SAFETY: `req` is a `moreram_notify`.
+        unsafe { ioctl(self.fd.as_fd(), sys::MORERAM_IOC_NOTIFY, &mut req) }.map(drop)
+    }
+
+    /// The next scavenge request; blocks unless the file is non-blocking (`EAGAIN` then).
+    pub fn read_event(&self) -> io::Result<ScavengeRequest> {
+        let mut ev = sys::moreram_event::default();
+        // SAFETY: reads at most `size_of(ev)` bytes into `ev`.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                (&mut ev as *mut sys::moreram_event).cast(),
+                std::mem::size_of_val(&ev),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ScavengeRequest {
+            bank: ev.bank,
+            bytes: ev.bytes,
+            deadline_ns: ev.deadline_ns,
+        })
     }
 }
 

@@ -36,6 +36,16 @@ step sample-moreram-alloc moreram-alloc
 step sample-moreram-alloc-rs moreram-alloc-rs
 itest count=2 banks-report
 
+# Page owners, and the attacks against them.
+itest owner-reader grant-revoke revoke-own-and-all give other-user owner-exit attack-mprotect-remap \
+	attack-child-of-reader attack-pid-reuse race-give-munmap
+itest count=2 banks-report
+
+# Pools, scavenging and the low-memory notification.
+itest watermark-sysfs pool-reserve-scavenge scavenge-notify-8 scavenge-notify-64 \
+	scavenge-deadline scavenge-signal pool-shrinker
+itest count=2 banks-report
+
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do
@@ -65,13 +75,11 @@ exec 3>&-
 step rmmod rmmod moreram
 step dev-node-gone test ! -e /dev/moreram
 step drm-devices-gone test "$(drm_cards)" = 0
-step reload insmod /lib/modules/moreram.ko
-itest count=2 banks-report
+step reload-with-parameters insmod /lib/modules/moreram.ko low_watermark_percent=20
+export MORERAM_LOW_PERCENT=20
+itest count=2 banks-report watermark-sysfs
+unset MORERAM_LOW_PERCENT
 
-# Page owners, and the attacks against them.
-itest owner-reader grant-revoke revoke-own-and-all give other-user owner-exit attack-mprotect-remap \
-	attack-child-of-reader attack-pid-reuse race-give-munmap
-itest count=2 banks-report
 
 # Bytes for the host to find in the ivshmem BAR's backing file after the run,
 # held by a process that is still alive when the VM stops.
