@@ -206,12 +206,12 @@ fn watermarks(pools: &mut KVec<Pool>, bank: &Bank, p: &Process) -> Result<KVec<R
     let index = bank.index();
     let (low, min, deadline_ms) = bank.watermarks();
     let free = bank.free() >> PAGE_SHIFT;
-    let unreserved = |pools: &KVec<Pool>| free.saturating_sub(reserved(pools, index, None));
-    if unreserved(pools) < min {
-        reclaim(pools, index, p, min - unreserved(pools));
+    let (take, ask) = pressure(free, reserved(pools, index, None), low, min);
+    if take > 0 {
+        reclaim(pools, index, p, take);
     }
     let mut requests = KVec::new();
-    if unreserved(pools) < low {
+    if ask {
         let deadline = now_ns().saturating_add((deadline_ms as i64).saturating_mul(1_000_000));
         for pool in pools.iter_mut() {
             let n = pool.vram_pages(index);
@@ -231,6 +231,16 @@ fn watermarks(pools: &mut KVec<Pool>, bank: &Bank, p: &Process) -> Result<KVec<R
         }
     }
     Ok(requests)
+}
+
+/// The watermark rules, in pages: with `free` pages free of which `pooled` are in pools, how
+/// many pool pages to take back at once (enough to get back to `min`), and whether to ask the
+/// pool holders (what is left available is below `low`).
+fn pressure(free: u64, pooled: u64, low: u64, min: u64) -> (u64, bool) {
+    let available = free.saturating_sub(pooled);
+    let take = min.saturating_sub(available).min(pooled);
+    let after = available + take;
+    (take, after < low && pooled > take)
 }
 
 /// Pages of a freed allocation go to the pool of the process that owned them.
@@ -453,7 +463,7 @@ pub(crate) fn unregister_shrinker() {
 
 #[kunit_tests(moreram_pool)]
 mod tests {
-    use super::{reclaim, reserved, Pool};
+    use super::{pressure, reclaim, reserved, Pool};
     use crate::rights::Process;
     use kernel::prelude::*;
 
@@ -489,5 +499,21 @@ mod tests {
         assert_eq!(reserved(&pools, 0, None), 10);
         assert_eq!(reserved(&pools, 1, None), 7);
         Ok(())
+    }
+
+    #[test]
+    fn watermark_rules() {
+        // Plenty available: nothing to do.
+        assert_eq!(pressure(1000, 100, 200, 50), (0, false));
+        // Below low, above min: ask, take nothing.
+        assert_eq!(pressure(1000, 850, 200, 50), (0, true));
+        // Below min: take back up to min, and still ask for the rest.
+        assert_eq!(pressure(1000, 980, 200, 50), (30, true));
+        // Below min with too little pooled to reach it: take all, nothing left to ask for.
+        assert_eq!(pressure(40, 20, 200, 50), (20, false));
+        // Below low but nothing pooled: nobody to ask.
+        assert_eq!(pressure(100, 0, 200, 50), (0, false));
+        // Exactly at the watermarks is not below them.
+        assert_eq!(pressure(1000, 800, 200, 50), (0, false));
     }
 }

@@ -19,6 +19,7 @@ pub const NAMES: &[&str] = &[
     "scavenge-deadline",
     "scavenge-signal",
     "pool-shrinker",
+    "pool-shrinker-pressure",
     "watermark-sysfs",
 ];
 
@@ -30,6 +31,7 @@ pub fn run(name: &str) -> Option<TestResult> {
         "scavenge-deadline" => deadline(),
         "scavenge-signal" => signal(),
         "pool-shrinker" => shrinker(),
+        "pool-shrinker-pressure" => shrinker_pressure(),
         "watermark-sysfs" => watermark_sysfs(),
         _ => return None,
     })
@@ -499,6 +501,81 @@ fn shrinker() -> TestResult {
     std::fs::write("/proc/sys/vm/drop_caches", "2").map_err(|er| format!("drop_caches: {er}"))?;
     let left = mr.tier().map_err(e("TIER"))?.pool_system;
     check!(left == 0, "{left} bytes still pooled after reclaim");
+    Ok(())
+}
+
+/// Under real memory pressure (another process fills memory), the kernel takes pooled system
+/// pages back before anything is killed.
+fn shrinker_pressure() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    let a = mr
+        .alloc(1024 * PAGE, Placement::SystemOnly, false)
+        .map_err(e("ALLOC"))?;
+    mr.free(a.handle).map_err(e("FREE"))?;
+    check!(
+        mr.tier().map_err(e("TIER"))?.pool_system == 1024 * PAGE,
+        "freed pages not pooled"
+    );
+    let mut hog = spawn(|c| {
+        let mut held = Vec::new();
+        loop {
+            // 16 MiB at a time, touched, until told to stop.
+            let len = 16 << 20;
+            // SAFETY: a fresh anonymous mapping of our own.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return 10;
+            }
+            for off in (0..len).step_by(4096) {
+                // SAFETY: inside the mapping.
+                unsafe { p.cast::<u8>().add(off).write_volatile(1) };
+            }
+            held.push(p);
+            c.send(held.len() as u64);
+            if c.recv() == 0 {
+                return 0;
+            }
+        }
+    });
+    let mut result = Err("the pool was not reclaimed before the hog stopped".to_string());
+    loop {
+        let n = hog.chan.recv();
+        if n == u64::MAX {
+            break;
+        }
+        let left = mr.tier().map_err(e("TIER"))?.pool_system;
+        if left == 0 {
+            result = Ok(n);
+            hog.chan.send(0);
+            break;
+        }
+        // Stop well before the whole guest (1 GiB) is used.
+        if n >= 56 {
+            hog.chan.send(0);
+            break;
+        }
+        hog.chan.send(1);
+    }
+    let (sig, code) = hog.wait();
+    let n = result?;
+    check!(
+        sig == 0 && code == 0,
+        "memory hog: exit {code}, signal {sig}"
+    );
+    println!(
+        "moreram-info: pooled system pages reclaimed after {} MiB of memory pressure",
+        n * 16
+    );
     Ok(())
 }
 

@@ -43,7 +43,7 @@ itest count=2 banks-report
 
 # Pools, scavenging and the low-memory notification.
 itest watermark-sysfs pool-reserve-scavenge scavenge-notify-8 scavenge-notify-64 \
-	scavenge-deadline scavenge-signal pool-shrinker
+	scavenge-deadline scavenge-signal pool-shrinker pool-shrinker-pressure
 itest count=2 banks-report
 
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
