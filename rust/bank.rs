@@ -758,7 +758,13 @@ extern "C" fn moreram_bank_attr_get(dev: *mut bindings::device, which: i32) -> u
     match which {
         0 => low << PAGE_SHIFT,
         1 => min << PAGE_SHIFT,
-        _ => deadline,
+        2 => deadline,
+        3 => b.size(),
+        4 => b.free(),
+        5 => largest_free_block(&b.state.lock().used) << PAGE_SHIFT,
+        6 => pool::pooled(b.index),
+        7 => crate::file::processes_in(b.index) as u64,
+        _ => u64::from(b.index),
     }
 }
 

@@ -65,7 +65,12 @@ pub(crate) struct MoreramFile {
     event_cv: PollCondVar,
     /// A signal to send with every event, or 0.
     signal: Atomic<u32>,
+    /// `drm-client-id`: unique among open files for the module's lifetime.
+    client_id: u64,
 }
+
+/// The next `drm-client-id`.
+static NEXT_CLIENT: Atomic<u64> = Atomic::new(1);
 
 // SAFETY: `mapping` is only handed to the mm, which may use it from any thread; the rest is
 // protected by the mutex.
@@ -138,6 +143,7 @@ impl MoreramFile {
                 events <- new_mutex!(KVec::new()),
                 event_cv <- new_poll_condvar!("moreram::event_cv"),
                 signal: Atomic::new(0),
+                client_id: NEXT_CLIENT.fetch_add(1, Relaxed),
                 handles <- new_mutex!(Handles {
                     next: 1,
                     by_handle: RBTree::new(),
@@ -587,6 +593,108 @@ impl MoreramFile {
             self.event_cv.notify_all();
         }
     }
+}
+
+/// Memory of one region (a bank, or system pages) as DRM fdinfo counts it.
+#[derive(Default, Clone, Copy)]
+struct RegionUse {
+    total: u64,
+    shared: u64,
+    resident: u64,
+}
+
+impl MoreramFile {
+    /// DRM fdinfo (Documentation/gpu/drm-usage-stats.rst): one region per bank (`vram<N>`), plus
+    /// `system`.
+    pub(crate) fn show_fdinfo(&self, m: &kernel::seq_file::SeqFile) {
+        let mut regions: KVec<(u32, RegionUse)> = KVec::new();
+        let mut system = RegionUse::default();
+        {
+            let h = self.handles.lock();
+            for entry in h.by_handle.values() {
+                let a = &entry.alloc;
+                let shared = a.holders() > 1;
+                let u = RegionUse {
+                    total: a.size(),
+                    shared: if shared { a.size() } else { 0 },
+                    resident: a.resident(),
+                };
+                let slot = match a.placement() {
+                    (uapi::TIER_VRAM, bank) => match regions.iter().position(|(b, _)| *b == bank) {
+                        Some(i) => &mut regions[i].1,
+                        None => {
+                            if regions
+                                .push((bank, RegionUse::default()), GFP_KERNEL)
+                                .is_err()
+                            {
+                                continue;
+                            }
+                            let last = regions.len() - 1;
+                            &mut regions[last].1
+                        }
+                    },
+                    _ => &mut system,
+                };
+                slot.total += u.total;
+                slot.shared += u.shared;
+                slot.resident += u.resident;
+            }
+        }
+        // Every bound bank is a region, used or not.
+        if let Ok(banks) = bank::snapshot() {
+            for b in banks.iter() {
+                if !regions.iter().any(|(i, _)| *i == b.index()) {
+                    let _ = regions.push((b.index(), RegionUse::default()), GFP_KERNEL);
+                }
+            }
+        }
+        regions.sort_unstable_by_key(|(b, _)| *b);
+        kernel::seq_print!(m, "drm-driver:\tmoreram\n");
+        kernel::seq_print!(m, "drm-client-id:\t{}\n", self.client_id);
+        let kib = |v: u64| v >> 10;
+        for (b, u) in regions.iter() {
+            kernel::seq_print!(m, "drm-total-vram{}:\t{} KiB\n", b, kib(u.total));
+            kernel::seq_print!(m, "drm-shared-vram{}:\t{} KiB\n", b, kib(u.shared));
+            kernel::seq_print!(m, "drm-resident-vram{}:\t{} KiB\n", b, kib(u.resident));
+        }
+        kernel::seq_print!(m, "drm-total-system:\t{} KiB\n", kib(system.total));
+        kernel::seq_print!(m, "drm-shared-system:\t{} KiB\n", kib(system.shared));
+        kernel::seq_print!(m, "drm-resident-system:\t{} KiB\n", kib(system.resident));
+        let (pv, ps) = pool::sizes(&self.opener);
+        kernel::seq_print!(m, "moreram-pool-vram:\t{} KiB\n", kib(pv));
+        kernel::seq_print!(m, "moreram-pool-system:\t{} KiB\n", kib(ps));
+    }
+}
+
+/// Processes owning pages of bank `bank` now.
+pub(crate) fn processes_in(bank: u32) -> usize {
+    let mut allocs: KVec<Arc<Allocation>> = KVec::new();
+    {
+        let files = FILES.lock();
+        for f in files.iter() {
+            let h = f.handles.lock();
+            for entry in h.by_handle.values() {
+                if entry.alloc.placement() == (uapi::TIER_VRAM, bank)
+                    && !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc))
+                    && allocs.push(entry.alloc.clone(), GFP_KERNEL).is_err()
+                {
+                    return 0;
+                }
+            }
+        }
+    }
+    let mut owners: KVec<Process> = KVec::new();
+    for a in allocs.iter() {
+        let st = a.state();
+        for (_, _, r) in st.rights.in_range(0, a.npages()) {
+            if let Some(o) = &r.owner {
+                if !owners.contains(o) && owners.push(o.clone(), GFP_KERNEL).is_err() {
+                    return owners.len();
+                }
+            }
+        }
+    }
+    owners.len()
 }
 
 /// Delivers scavenge requests to every open file of each process asked, and its signal.

@@ -260,6 +260,19 @@ impl Allocation {
         }
     }
 
+    /// Number of processes holding a handle to it.
+    pub(crate) fn holders(&self) -> usize {
+        self.state.lock().holders.len()
+    }
+
+    /// Bytes still backed by memory (not released).
+    pub(crate) fn resident(&self) -> u64 {
+        let st = self.state.lock();
+        let n = self.npages();
+        let released = (0..n).filter(|&p| is_set(&st.released, p)).count() as u64;
+        (n - released) << PAGE_SHIFT
+    }
+
     /// Records a new mapping of pages `[start, end)`, made of one VMA; returns its id.
     pub(crate) fn map(&self, st: &mut State, start: u64, end: u64) -> Result<u64> {
         let id = st.next_map;

@@ -88,6 +88,7 @@ static FOPS: AssertSync<bindings::file_operations> = AssertSync(bindings::file_o
     release: Some(moreram_release),
     read: Some(moreram_read),
     poll: Some(moreram_poll),
+    show_fdinfo: Some(moreram_show_fdinfo),
     mmap: Some(moreram_mmap),
     unlocked_ioctl: Some(moreram_ioctl),
     #[cfg(CONFIG_COMPAT)]
@@ -241,6 +242,19 @@ unsafe extern "C" fn moreram_read(
         Ok(n) => n,
         Err(e) => e.to_errno() as isize,
     }
+}
+
+/// `/proc/<pid>/fdinfo/<fd>`: DRM usage-stats keys.
+///
+/// # Safety
+///
+/// Called by procfs with a valid seq_file and an open `file` of `/dev/moreram`.
+unsafe extern "C" fn moreram_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+    // SAFETY: called between open and release.
+    let state = unsafe { file_state(file) };
+    // SAFETY: `m` is valid for the call.
+    let m = unsafe { kernel::seq_file::SeqFile::from_raw(m) };
+    state.show_fdinfo(m);
 }
 
 /// `poll(2)`: `POLLPRI | POLLIN` while a scavenge event waits to be read.

@@ -100,11 +100,31 @@ static ssize_t name##_store(struct device *dev, struct device_attribute *attr,	\
 }										\
 static DEVICE_ATTR_RW(name)
 
+#define BANK_ATTR_RO(name, which)						\
+static ssize_t name##_show(struct device *dev, struct device_attribute *attr,	\
+			   char *buf)						\
+{										\
+	return sysfs_emit(buf, "%llu\n", moreram_bank_attr_get(dev, which));	\
+}										\
+static DEVICE_ATTR_RO(name)
+
+BANK_ATTR_RO(size, 3);
+BANK_ATTR_RO(free, 4);
+BANK_ATTR_RO(largest_free, 5);
+BANK_ATTR_RO(pooled, 6);
+BANK_ATTR_RO(processes, 7);
+BANK_ATTR_RO(bank, 8);
 BANK_ATTR_RW(low_watermark, MORERAM_ATTR_LOW);
 BANK_ATTR_RW(min_watermark, MORERAM_ATTR_MIN);
 BANK_ATTR_RW(scavenge_deadline_ms, MORERAM_ATTR_DEADLINE);
 
 static struct attribute *moreram_bank_attrs[] = {
+	&dev_attr_bank.attr,
+	&dev_attr_size.attr,
+	&dev_attr_free.attr,
+	&dev_attr_largest_free.attr,
+	&dev_attr_pooled.attr,
+	&dev_attr_processes.attr,
 	&dev_attr_low_watermark.attr,
 	&dev_attr_min_watermark.attr,
 	&dev_attr_scavenge_deadline_ms.attr,

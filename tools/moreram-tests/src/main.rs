@@ -8,6 +8,7 @@
 //! which the host counts; the exit status is non-zero when any test failed.
 
 mod banks;
+mod observe;
 mod owners;
 mod pools;
 mod tier;
@@ -106,11 +107,12 @@ fn main() -> ExitCode {
     if tests.is_empty() {
         eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
         eprintln!(
-            "tests: {} {} {} {}",
+            "tests: {} {} {} {} {}",
             banks::NAMES.join(" "),
             tier::NAMES.join(" "),
             owners::NAMES.join(" "),
-            pools::NAMES.join(" ")
+            pools::NAMES.join(" "),
+            observe::NAMES.join(" ")
         );
         return ExitCode::from(64);
     }
@@ -126,6 +128,7 @@ fn main() -> ExitCode {
                 .or_else(|| tier::run(t))
                 .or_else(|| owners::run(t))
                 .or_else(|| pools::run(t))
+                .or_else(|| observe::run(t))
             {
                 Some(r) => r,
                 None => Err(format!("no test named {t}")),

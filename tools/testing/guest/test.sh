@@ -46,6 +46,10 @@ itest watermark-sysfs pool-reserve-scavenge scavenge-notify-8 scavenge-notify-64
 	scavenge-deadline scavenge-signal pool-shrinker pool-shrinker-pressure
 itest count=2 banks-report
 
+# What users and admins see.
+itest fdinfo sysfs-numbers cli-stat-json
+itest count=2 banks-report
+
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do

@@ -1,0 +1,304 @@
+//! Tests of what users and admins see: DRM fdinfo, sysfs, and the `moreram` CLI.
+
+use crate::{
+    check,
+    owners::{spawn, Child},
+    TestResult,
+};
+use moreram::{Moreram, Placement};
+use std::{
+    collections::BTreeMap,
+    io::{self, BufRead, BufReader},
+    os::fd::{AsFd, AsRawFd},
+    process::{Command, Stdio},
+};
+
+const MIB: u64 = 1 << 20;
+
+/// Tests this file provides.
+pub const NAMES: &[&str] = &["fdinfo", "sysfs-numbers", "cli-stat-json"];
+
+pub fn run(name: &str) -> Option<TestResult> {
+    Some(match name {
+        "fdinfo" => fdinfo(),
+        "sysfs-numbers" => sysfs_numbers(),
+        "cli-stat-json" => cli_stat_json(),
+        _ => return None,
+    })
+}
+
+fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
+    move |err| format!("{what}: {err}")
+}
+
+fn bochs(mr: &Moreram) -> Result<moreram::Bank, String> {
+    mr.banks()
+        .map_err(e("BANKS"))?
+        .into_iter()
+        .find(|b| b.vendor == 0x1234)
+        .ok_or_else(|| "no bochs bank".to_string())
+}
+
+/// The DRM keys of a file's fdinfo, checked against the format of
+/// Documentation/gpu/drm-usage-stats.rst; memory values in KiB.
+fn drm_keys(mr: &Moreram) -> Result<BTreeMap<String, String>, String> {
+    let path = format!("/proc/self/fdinfo/{}", mr.as_fd().as_raw_fd());
+    let text = std::fs::read_to_string(&path).map_err(|er| format!("{path}: {er}"))?;
+    let mut keys = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("drm-")) {
+        let (k, v) = line.split_once(':').ok_or(format!("no colon: {line:?}"))?;
+        let v = v.trim_start_matches([' ', '\t']);
+        check!(
+            !k.is_empty()
+                && k.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+            "key {k:?} is not a DRM key"
+        );
+        let memory = ["drm-total-", "drm-shared-", "drm-resident-"]
+            .iter()
+            .any(|p| k.starts_with(p));
+        if memory {
+            let (n, unit) = v.split_once(' ').unwrap_or((v, ""));
+            check!(
+                n.parse::<u64>().is_ok() && ["", "KiB", "MiB"].contains(&unit),
+                "{k}: {v:?} is not <uint> [KiB|MiB]"
+            );
+            let kib = n.parse::<u64>().unwrap_or(0)
+                * if unit == "MiB" {
+                    1024
+                } else if unit.is_empty() {
+                    0
+                } else {
+                    1
+                };
+            keys.insert(k.to_string(), kib.to_string());
+        } else {
+            keys.insert(k.to_string(), v.to_string());
+        }
+    }
+    Ok(keys)
+}
+
+/// fdinfo has the DRM usage-stats keys, one region per bank plus `system`, with what this file
+/// allocated; memory shared with another process shows as shared.
+fn fdinfo() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let bo = bochs(&mr)?;
+    let region = format!("vram{}", bo.index);
+    let a = mr
+        .alloc(MIB, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let _s = mr
+        .alloc(256 << 10, Placement::SystemOnly, false)
+        .map_err(e("ALLOC system"))?;
+    let k = drm_keys(&mr)?;
+    let get = |k: &BTreeMap<String, String>, key: &str| k.get(key).cloned().unwrap_or_default();
+    check!(
+        get(&k, "drm-driver") == "moreram",
+        "drm-driver: {:?}",
+        get(&k, "drm-driver")
+    );
+    check!(
+        get(&k, "drm-client-id").parse::<u64>().is_ok(),
+        "drm-client-id: {:?}",
+        get(&k, "drm-client-id")
+    );
+    check!(
+        get(&k, &format!("drm-total-{region}")) == "1024",
+        "total {region}: {k:?}"
+    );
+    check!(
+        get(&k, &format!("drm-resident-{region}")) == "1024",
+        "resident {region}: {k:?}"
+    );
+    check!(
+        get(&k, &format!("drm-shared-{region}")) == "0",
+        "shared {region}: {k:?}"
+    );
+    check!(
+        get(&k, "drm-total-system") == "256" && get(&k, "drm-resident-system") == "256",
+        "system: {k:?}"
+    );
+    for b in mr.banks().map_err(e("BANKS"))? {
+        check!(
+            k.contains_key(&format!("drm-total-vram{}", b.index)),
+            "no region for bank {}",
+            b.index
+        );
+    }
+    let other = Moreram::open().map_err(e("open"))?;
+    let k2 = drm_keys(&other)?;
+    check!(
+        get(&k2, "drm-client-id") != get(&k, "drm-client-id"),
+        "two files share a client id"
+    );
+    check!(
+        get(&k2, &format!("drm-total-{region}")) == "0",
+        "a new file shows memory: {k2:?}"
+    );
+    // Shared with another process: counted as shared.
+    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let mut child: Child = spawn(|c| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        if mine.import(c.recv()).is_err() {
+            return 11;
+        }
+        c.send(1);
+        c.recv();
+        0
+    });
+    child.chan.send(token);
+    check!(child.chan.recv() == 1, "import failed");
+    let k3 = drm_keys(&mr)?;
+    child.chan.send(0);
+    child.wait();
+    check!(
+        get(&k3, &format!("drm-shared-{region}")) == "1024",
+        "shared after import: {k3:?}"
+    );
+    Ok(())
+}
+
+fn knob(b: &moreram::Bank, name: &str) -> Result<u64, String> {
+    let p = format!("/sys/bus/pci/devices/{}/moreram/{name}", b.pci);
+    std::fs::read_to_string(&p)
+        .map_err(|er| format!("{p}: {er}"))?
+        .trim()
+        .parse()
+        .map_err(|er| format!("{p}: {er}"))
+}
+
+/// After a workload (two processes allocating), every bank's sysfs numbers agree with the report.
+fn sysfs_numbers() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let bo = bochs(&mr)?;
+    let bank = bo.index;
+    let _a = mr
+        .alloc(3 * MIB, Placement::Bank(bank), false)
+        .map_err(e("ALLOC"))?;
+    let mut child: Child = spawn(move |c| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        if mine.alloc(5 * MIB, Placement::Bank(bank), true).is_err() {
+            return 11;
+        }
+        c.send(1);
+        c.recv();
+        0
+    });
+    check!(
+        child.chan.recv() == 1,
+        "the other process could not allocate"
+    );
+    let result = (|| {
+        for b in mr.banks().map_err(e("BANKS"))? {
+            check!(knob(&b, "bank")? == u64::from(b.index), "bank index");
+            check!(knob(&b, "size")? == b.size, "bank {}: size", b.index);
+            check!(
+                knob(&b, "free")? == b.free,
+                "bank {}: free {} vs {}",
+                b.index,
+                knob(&b, "free")?,
+                b.free
+            );
+            check!(
+                knob(&b, "largest_free")? == b.largest_free,
+                "bank {}: largest_free",
+                b.index
+            );
+            check!(knob(&b, "pooled")? == b.pooled, "bank {}: pooled", b.index);
+        }
+        let b = bochs(&mr)?;
+        check!(
+            b.free == b.size - 8 * MIB,
+            "bochs free {} after 8 MiB",
+            b.free
+        );
+        check!(
+            knob(&b, "processes")? == 2,
+            "processes using bochs: {}",
+            knob(&b, "processes")?
+        );
+        Ok(())
+    })();
+    child.chan.send(0);
+    child.wait();
+    result
+}
+
+/// `moreram stat --json` after a workload (a `moreram alloc --hold` process) says what the kernel
+/// says.
+fn cli_stat_json() -> TestResult {
+    let mut hold = Command::new("moreram")
+        .args(["alloc", "8M", "--vram-only", "--hold", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(e("moreram alloc"))?;
+    let mut line = String::new();
+    BufReader::new(hold.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut line)
+        .map_err(e("read"))?;
+    let result = (|| {
+        let a: serde_json::Value =
+            serde_json::from_str(&line).map_err(|er| format!("alloc --json: {er}: {line:?}"))?;
+        check!(
+            a["size"] == 8 * MIB && a["tier"] == "vram",
+            "alloc --json: {a}"
+        );
+        let pid = a["pid"].as_u64().ok_or("no pid")?;
+        let out = Command::new("moreram")
+            .args(["stat", "--json"])
+            .output()
+            .map_err(e("moreram stat"))?;
+        check!(out.status.success(), "moreram stat --json failed");
+        let s: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|er| format!("stat --json: {er}"))?;
+        let mr = Moreram::open().map_err(e("open"))?;
+        let tier = mr.tier().map_err(e("TIER"))?;
+        check!(
+            s["vram_size"] == tier.vram_size && s["vram_free"] == tier.vram_free,
+            "tier numbers: {s}"
+        );
+        let banks = mr.banks().map_err(e("BANKS"))?;
+        let sb = s["banks"].as_array().ok_or("no banks")?;
+        check!(
+            sb.len() == banks.len(),
+            "{} banks in the CLI, {} in the kernel",
+            sb.len(),
+            banks.len()
+        );
+        for (j, b) in sb.iter().zip(&banks) {
+            check!(
+                j["index"] == b.index
+                    && j["size"] == b.size
+                    && j["free"] == b.free
+                    && j["largest_free"] == b.largest_free,
+                "bank {}: {j}",
+                b.index
+            );
+        }
+        let procs = s["processes"].as_array().ok_or("no processes")?;
+        let me = procs
+            .iter()
+            .find(|p| p["pid"] == pid)
+            .ok_or(format!("pid {pid} not in {s}"))?;
+        check!(
+            me["vram"] == 8 * MIB && me["comm"] == "moreram",
+            "holder: {me}"
+        );
+        let top = Command::new("moreram")
+            .args(["top", "--json", "--count", "1"])
+            .output()
+            .map_err(e("moreram top"))?;
+        let t: serde_json::Value =
+            serde_json::from_slice(&top.stdout).map_err(|er| format!("top --json: {er}"))?;
+        check!(
+            t.as_array()
+                .is_some_and(|a| a.iter().any(|p| p["pid"] == pid)),
+            "top --json: {t}"
+        );
+        Ok(())
+    })();
+    let _ = hold.kill();
+    let _ = hold.wait();
+    result
+}
