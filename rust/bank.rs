@@ -26,7 +26,7 @@ use kernel::{
     sync::{atomic::Atomic, atomic::Relaxed, Arc, Mutex},
 };
 
-use crate::{pool, rights::Process, shim, uapi};
+use crate::{debugfs, pool, rights::Process, shim, uapi};
 
 /// Number of standard BARs on a PCI function (`PCI_STD_NUM_BARS`).
 const PCI_STD_NUM_BARS: u32 = 6;
@@ -147,6 +147,26 @@ impl WcMapping {
         })
     }
 
+    /// Fills `len` bytes at `offset` with `byte`.
+    pub(crate) fn fill(&self, offset: usize, len: usize, byte: u8) -> Result {
+        self.check(offset, len)?;
+        // SAFETY: the range is inside the mapping (checked), which is live by the invariants.
+        unsafe { bindings::memset_io(self.addr.as_ptr().byte_add(offset), byte.into(), len) };
+        Ok(())
+    }
+
+    /// The offset of the first 64-bit word in `[offset, offset + len)` that is not `word`.
+    pub(crate) fn find_not(&self, offset: usize, len: usize, word: u64) -> Result<Option<usize>> {
+        self.check(offset, len)?;
+        for o in (offset..offset + len).step_by(8) {
+            // SAFETY: inside the mapping (checked above), 8-byte aligned.
+            if unsafe { bindings::readq(self.addr.as_ptr().byte_add(o)) } != word {
+                return Ok(Some(o));
+            }
+        }
+        Ok(None)
+    }
+
     /// Fills `len` bytes at `offset` with zeros.
     pub(crate) fn zero(&self, offset: usize, len: usize) -> Result {
         self.check(offset, len)?;
@@ -231,6 +251,8 @@ struct BankState {
     used: BitmapVec,
     /// Live VRAM allocations of this bank, by the first page of their mmap offset.
     live: RBTree<u64, ZapRange>,
+    /// Pages filled with [`debugfs::POISON`] when freed under memdebug, to check on reuse.
+    poisoned: BitmapVec,
 }
 
 /// One bank of the tier.
@@ -277,6 +299,7 @@ impl Bank {
         })?;
         let npages = usize::try_from(buddy.size() >> PAGE_SHIFT)?;
         let used = BitmapVec::new(npages, GFP_KERNEL)?;
+        let poisoned = BitmapVec::new(npages, GFP_KERNEL)?;
         Arc::pin_init(
             try_pin_init!(Bank {
                 index,
@@ -286,7 +309,11 @@ impl Bank {
                 bar,
                 buddy,
                 io,
-                state <- new_mutex!(BankState { used, live: RBTree::new() }),
+                state <- new_mutex!(BankState {
+                    used,
+                    live: RBTree::new(),
+                    poisoned,
+                }),
                 revoked <- new_mutex!(false),
                 low: Atomic::new(npages as u64 * crate::module_parameters::low_watermark_percent.value() / 100),
                 min: Atomic::new(npages as u64 * crate::module_parameters::min_watermark_percent.value() / 100),
@@ -335,6 +362,91 @@ impl Bank {
             min_watermark: self.min.load(Relaxed) << PAGE_SHIFT,
             ..Default::default()
         }
+    }
+
+    /// Writes `value` at `offset` (debugfs `poke`).
+    pub(crate) fn poke(&self, offset: u64, value: u64) -> Result {
+        let io = self.io.try_access().ok_or(ENODEV)?;
+        io.write64(usize::try_from(offset)?, value)
+    }
+
+    /// Under memdebug: fills the bank bytes `[offset, offset + len)` with the poison and
+    /// remembers them, to check when they are handed out again.
+    fn poison(&self, st: &mut BankState, offset: u64, len: u64) {
+        if !debugfs::memdebug() {
+            return;
+        }
+        if let Some(io) = self.io.try_access() {
+            if let (Ok(o), Ok(l)) = (usize::try_from(offset), usize::try_from(len)) {
+                if io.fill(o, l, debugfs::POISON).is_ok() {
+                    mark(&mut st.poisoned, offset, len, true);
+                }
+            }
+        }
+    }
+
+    /// Checks that poisoned pages among `[offset, offset + len)` still hold the poison: a page
+    /// that does not was written after it was freed. Forgets them either way.
+    fn check_poison(&self, st: &mut BankState, offset: u64, len: u64) {
+        let first = (offset >> PAGE_SHIFT) as usize;
+        let n = (len >> PAGE_SHIFT) as usize;
+        let word = u64::from_ne_bytes([debugfs::POISON; 8]);
+        for page in first..first + n {
+            if st.poisoned.next_bit(page) != Some(page) {
+                continue;
+            }
+            st.poisoned.clear_bit(page);
+            let Some(io) = self.io.try_access() else {
+                continue;
+            };
+            if let Ok(Some(at)) = io.find_not(page << PAGE_SHIFT, PAGE_SIZE, word) {
+                debugfs::poison_error();
+                pr_err!(
+                    "moreram: memdebug: bank {}: freed memory was written at offset {:#x}\n",
+                    self.index,
+                    at
+                );
+            }
+        }
+    }
+
+    /// `moreram/banks` in debugfs: sizes, fragmentation, and free blocks by size.
+    pub(crate) fn debug_print(&self, m: &kernel::seq_file::SeqFile) {
+        let st = self.state.lock();
+        let hist = free_histogram(&st.used);
+        let largest = largest_free_block(&st.used) << PAGE_SHIFT;
+        drop(st);
+        let free = self.free();
+        kernel::seq_print!(
+            m,
+            "bank {} {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} BAR {}\n",
+            self.index,
+            self.location.domain,
+            self.location.bus,
+            self.location.devfn >> 3,
+            self.location.devfn & 7,
+            self.vendor,
+            self.device,
+            self.bar.bar
+        );
+        kernel::seq_print!(
+            m,
+            "  size {} free {} largest_free {} pooled {}\n",
+            self.size(),
+            free,
+            largest,
+            pool::pooled(self.index)
+        );
+        // Fragmentation: the share of free memory that is not in the largest free block.
+        let frag = (largest * 100).checked_div(free).map_or(0, |l| 100 - l);
+        kernel::seq_print!(m, "  fragmentation {}%\n", frag);
+        kernel::seq_print!(m, "  free blocks:");
+        for (order, count) in hist.iter().enumerate().filter(|(_, c)| **c > 0) {
+            kernel::seq_print!(m, " ");
+            debugfs::print_size(m, (PAGE_SIZE as u64) << order);
+            kernel::seq_print!(m, ":{}", count);
+        }
+        kernel::seq_print!(m, "\n");
     }
 
     /// Low and min watermarks in pages, and the scavenge deadline in milliseconds.
@@ -388,6 +500,7 @@ impl Bank {
                 Ok(blocks) => {
                     for b in blocks.iter() {
                         mark(&mut st.used, b.offset(), b.size(), true);
+                        self.check_poison(&mut st, b.offset(), b.size());
                     }
                     Ok(blocks)
                 }
@@ -503,6 +616,31 @@ struct Extent {
     pages: u64,
 }
 
+/// The free pages as a buddy allocator would hold them: naturally aligned power-of-two blocks,
+/// counted by order.
+fn free_histogram(used: &BitmapVec) -> [u64; 64] {
+    let mut hist = [0u64; 64];
+    let n = used.len();
+    let mut pos = 0;
+    while let Some(start) = used.next_zero_bit(pos) {
+        let end = used.next_bit(start).unwrap_or(n);
+        let mut s = start;
+        while s < end {
+            let mut order = (usize::BITS - 1 - (end - s).leading_zeros()) as usize;
+            while order > 0 && s % (1 << order) != 0 {
+                order -= 1;
+            }
+            hist[order] += 1;
+            s += 1 << order;
+        }
+        if end >= n {
+            break;
+        }
+        pos = end;
+    }
+    hist
+}
+
 /// The VRAM of one allocation; returned to the bank on drop.
 ///
 /// # Invariants
@@ -587,6 +725,7 @@ impl VramBlocks {
         for &(offset, len) in ranges.iter() {
             self.release_range(&mut st, offset, offset + len)?;
             mark(&mut st.used, offset, len, false);
+            bank.poison(&mut st, offset, len);
         }
         Ok(())
     }
@@ -696,6 +835,7 @@ impl Drop for VramBlocks {
         for piece in self.pieces.drain_all() {
             for b in piece.iter() {
                 mark(&mut st.used, b.offset(), b.size(), false);
+                self.bank.poison(&mut st, b.offset(), b.size());
             }
             // Back to the buddy allocator, under `state` so that the bitmap never disagrees.
             drop(piece);

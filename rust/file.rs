@@ -161,6 +161,21 @@ impl MoreramFile {
     /// The file is being released: forget it and every share it made.
     pub(crate) fn release(self: &Arc<Self>) {
         FILES.lock().retain(|f| !Arc::ptr_eq(f, self));
+        // memdebug: allocations still mapped elsewhere outlive the file that made them.
+        if crate::debugfs::memdebug() {
+            let h = self.handles.lock();
+            for (handle, entry) in h.by_handle.iter() {
+                if entry.alloc.mappings() > 0 {
+                    crate::debugfs::leak();
+                    pr_warn!(
+                        "moreram: memdebug: pid {} closed its file with handle {} ({} bytes) still mapped elsewhere\n",
+                        entry.holder.nr(),
+                        handle,
+                        entry.alloc.size()
+                    );
+                }
+            }
+        }
         let me = Arc::as_ptr(self);
         let mut gone = KVec::new();
         {
@@ -663,6 +678,59 @@ impl MoreramFile {
         let (pv, ps) = pool::sizes(&self.opener);
         kernel::seq_print!(m, "moreram-pool-vram:\t{} KiB\n", kib(pv));
         kernel::seq_print!(m, "moreram-pool-system:\t{} KiB\n", kib(ps));
+    }
+}
+
+/// `moreram/processes` in debugfs: every open file, its handles, their rights and mappings.
+pub(crate) fn debug_print(m: &kernel::seq_file::SeqFile) {
+    let files = FILES.lock();
+    for f in files.iter() {
+        kernel::seq_print!(m, "file {} opened by pid {}\n", f.client_id, f.opener.nr());
+        let h = f.handles.lock();
+        for (handle, entry) in h.by_handle.iter() {
+            let a = &entry.alloc;
+            let (tier, bank) = a.placement();
+            let place = if tier == uapi::TIER_VRAM {
+                "vram bank"
+            } else {
+                "system"
+            };
+            let bank = if tier == uapi::TIER_VRAM {
+                i64::from(bank)
+            } else {
+                -1
+            };
+            let (offset, mappings, holders) = (a.pgoff() << PAGE_SHIFT, a.mappings(), a.holders());
+            kernel::seq_print!(
+                m,
+                "  handle {} held by pid {}: {} bytes {} {} offset {:#x} mappings {} holders {}\n",
+                handle,
+                entry.holder.nr(),
+                a.size(),
+                place,
+                bank,
+                offset,
+                mappings,
+                holders
+            );
+            let st = a.state();
+            for (s, e, r) in st.rights.in_range(0, a.npages()) {
+                kernel::seq_print!(
+                    m,
+                    "    pages {}-{}: owner {}",
+                    s,
+                    e - 1,
+                    r.owner.as_ref().map_or(0, |p| p.nr())
+                );
+                for w in r.writers.iter() {
+                    kernel::seq_print!(m, " writer {}", w.nr());
+                }
+                kernel::seq_print!(m, "\n");
+            }
+            for r in st.readers.iter() {
+                kernel::seq_print!(m, "    shared with pid {}\n", r.nr());
+            }
+        }
     }
 }
 

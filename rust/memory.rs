@@ -101,6 +101,10 @@ impl Allocation {
         bank: u32,
         mapping: *mut bindings::address_space,
     ) -> Result<Arc<Self>> {
+        // Error paths on demand: moreram/fail_alloc in debugfs.
+        if crate::debugfs::fail_alloc(size) {
+            return Err(ENOMEM);
+        }
         let npages = size >> PAGE_SHIFT;
         let pgoff = reserve_pgoff(npages)?;
         let me = Process::current();
@@ -258,6 +262,11 @@ impl Allocation {
         if owned.is_ok() {
             self.release_unused(&mut st, 0, n);
         }
+    }
+
+    /// Number of VMAs mapping it now.
+    pub(crate) fn mappings(&self) -> u32 {
+        self.mappings.load(Relaxed)
     }
 
     /// Number of processes holding a handle to it.

@@ -29,6 +29,7 @@
 //! lock held); `pool::SHRINKER` is taken alone.
 
 mod bank;
+mod debugfs;
 mod drm;
 mod file;
 mod memory;
@@ -60,6 +61,7 @@ struct Pools;
 
 impl Drop for Pools {
     fn drop(&mut self) {
+        debugfs::exit();
         pool::unregister_shrinker();
         pool::clear();
     }
@@ -73,6 +75,7 @@ impl kernel::InPlaceModule for Moreram {
         try_pin_init!(Self {
             pools: {
                 pool::register_shrinker()?;
+                debugfs::init();
                 Pools
             },
             misc <- misc::Registration::register(),

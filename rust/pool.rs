@@ -359,6 +359,26 @@ pub(crate) fn forget_bank(bank: u32) {
     }
 }
 
+/// The pools, for `moreram/processes` in debugfs.
+pub(crate) fn debug_print(m: &kernel::seq_file::SeqFile) {
+    let pools = POOLS.lock();
+    for p in pools.iter() {
+        kernel::seq_print!(
+            m,
+            "pool of pid {}: {} system pages",
+            p.process.nr(),
+            p.system.len()
+        );
+        for (b, n) in p.vram.iter() {
+            kernel::seq_print!(m, ", bank {}: {} pages", b, n);
+        }
+        for (b, d) in p.deadlines.iter() {
+            kernel::seq_print!(m, ", bank {} asked back by {} ns", b, d);
+        }
+        kernel::seq_print!(m, "\n");
+    }
+}
+
 /// Drops every pool (module exit).
 pub(crate) fn clear() {
     let gone = core::mem::take(&mut *POOLS.lock());

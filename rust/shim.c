@@ -13,6 +13,10 @@
 #include <linux/sysfs.h>
 #include <linux/device.h>
 #include <linux/kstrtox.h>
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
+#include <linux/seq_file.h>
+#include <linux/uaccess.h>
 #include <linux/stddef.h>
 #include <linux/moreram.h>
 
@@ -144,6 +148,96 @@ int moreram_sysfs_add(struct device *dev)
 void moreram_sysfs_remove(struct device *dev)
 {
 	sysfs_remove_group(&dev->kobj, &moreram_bank_group);
+}
+
+/* --- debugfs: moreram/ --------------------------------------------------- */
+
+/* Content comes from Rust. */
+void moreram_debugfs_banks(struct seq_file *m);
+void moreram_debugfs_processes(struct seq_file *m);
+int moreram_debugfs_poke(u32 bank, u64 offset, u64 value);
+
+static struct dentry *moreram_debugfs_root;
+static bool moreram_memdebug;
+static u64 moreram_poison_errors;
+static u64 moreram_leaks;
+static DECLARE_FAULT_ATTR(moreram_fail_alloc);
+
+static int dbg_banks_show(struct seq_file *m, void *v)
+{
+	moreram_debugfs_banks(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dbg_banks);
+
+static int dbg_processes_show(struct seq_file *m, void *v)
+{
+	moreram_debugfs_processes(m);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(dbg_processes);
+
+/* "BANK OFFSET VALUE": writes a 64-bit word into a bank behind everybody's back. */
+static ssize_t poke_write(struct file *f, const char __user *ubuf, size_t len, loff_t *pos)
+{
+	char buf[96];
+	unsigned int bank;
+	unsigned long long offset, value;
+	int err;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = 0;
+	if (sscanf(buf, "%u %llu %llu", &bank, &offset, &value) != 3)
+		return -EINVAL;
+	err = moreram_debugfs_poke(bank, offset, value);
+	return err ? err : len;
+}
+
+static const struct file_operations poke_fops = {
+	.owner = THIS_MODULE,
+	.write = poke_write,
+};
+
+void moreram_debugfs_init(void)
+{
+	struct dentry *root = debugfs_create_dir("moreram", NULL);
+
+	moreram_debugfs_root = root;
+	debugfs_create_file("banks", 0444, root, NULL, &dbg_banks_fops);
+	debugfs_create_file("processes", 0444, root, NULL, &dbg_processes_fops);
+	debugfs_create_bool("memdebug", 0644, root, &moreram_memdebug);
+	debugfs_create_u64("poison_errors", 0444, root, &moreram_poison_errors);
+	debugfs_create_u64("leaks", 0444, root, &moreram_leaks);
+	debugfs_create_file("poke", 0200, root, NULL, &poke_fops);
+	fault_create_debugfs_attr("fail_alloc", root, &moreram_fail_alloc);
+}
+
+void moreram_debugfs_exit(void)
+{
+	debugfs_remove_recursive(moreram_debugfs_root);
+}
+
+bool moreram_memdebug_on(void)
+{
+	return READ_ONCE(moreram_memdebug);
+}
+
+void moreram_count_poison_error(void)
+{
+	WRITE_ONCE(moreram_poison_errors, moreram_poison_errors + 1);
+}
+
+void moreram_count_leak(void)
+{
+	WRITE_ONCE(moreram_leaks, moreram_leaks + 1);
+}
+
+bool moreram_should_fail_alloc(u64 size)
+{
+	return should_fail(&moreram_fail_alloc, size);
 }
 
 u64 moreram_random_u64(void)

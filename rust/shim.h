@@ -27,6 +27,12 @@ bool moreram_pid_exiting(struct pid *pid);
 struct device;
 enum { MORERAM_ATTR_LOW = 0, MORERAM_ATTR_MIN = 1, MORERAM_ATTR_DEADLINE = 2 };
 int moreram_sysfs_add(struct device *dev);
+void moreram_debugfs_init(void);
+void moreram_debugfs_exit(void);
+bool moreram_memdebug_on(void);
+void moreram_count_poison_error(void);
+void moreram_count_leak(void);
+bool moreram_should_fail_alloc(u64 size);
 void moreram_sysfs_remove(struct device *dev);
 
 extern const struct moreram_layout_entry moreram_uapi_layout[];

@@ -49,6 +49,24 @@ extern "C" {
     /// Removes them; waits for running `show`/`store` calls.
     pub(crate) fn moreram_sysfs_remove(dev: *mut bindings::device);
 
+    /// Creates `moreram/` in debugfs (see `shim.c`).
+    pub(crate) fn moreram_debugfs_init();
+
+    /// Removes it.
+    pub(crate) fn moreram_debugfs_exit();
+
+    /// Whether `moreram/memdebug` is on.
+    pub(crate) fn moreram_memdebug_on() -> bool;
+
+    /// Counts a poison check that failed (`moreram/poison_errors`).
+    pub(crate) fn moreram_count_poison_error();
+
+    /// Counts a leak report (`moreram/leaks`).
+    pub(crate) fn moreram_count_leak();
+
+    /// `should_fail()` on `moreram/fail_alloc` (the kernel's fault-injection framework).
+    pub(crate) fn moreram_should_fail_alloc(size: u64) -> bool;
+
     /// `get_random_u64()`.
     pub(crate) fn moreram_random_u64() -> u64;
 

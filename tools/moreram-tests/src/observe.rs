@@ -16,13 +16,25 @@ use std::{
 const MIB: u64 = 1 << 20;
 
 /// Tests this file provides.
-pub const NAMES: &[&str] = &["fdinfo", "sysfs-numbers", "cli-stat-json"];
+pub const NAMES: &[&str] = &[
+    "fdinfo",
+    "sysfs-numbers",
+    "cli-stat-json",
+    "debugfs-numbers",
+    "memdebug-poison",
+    "memdebug-leak",
+    "fault-injection",
+];
 
 pub fn run(name: &str) -> Option<TestResult> {
     Some(match name {
         "fdinfo" => fdinfo(),
         "sysfs-numbers" => sysfs_numbers(),
         "cli-stat-json" => cli_stat_json(),
+        "debugfs-numbers" => debugfs_numbers(),
+        "memdebug-poison" => memdebug_poison(),
+        "memdebug-leak" => memdebug_leak(),
+        "fault-injection" => fault_injection(),
         _ => return None,
     })
 }
@@ -301,4 +313,236 @@ fn cli_stat_json() -> TestResult {
     let _ = hold.kill();
     let _ = hold.wait();
     result
+}
+
+const DBG: &str = "/sys/kernel/debug/moreram";
+
+fn dbg_read(name: &str) -> Result<String, String> {
+    std::fs::read_to_string(format!("{DBG}/{name}")).map_err(|er| format!("{DBG}/{name}: {er}"))
+}
+
+fn dbg_write(name: &str, v: &str) -> Result<(), String> {
+    std::fs::write(format!("{DBG}/{name}"), v).map_err(|er| format!("{DBG}/{name} <- {v}: {er}"))
+}
+
+fn dbg_u64(name: &str) -> Result<u64, String> {
+    dbg_read(name)?
+        .trim()
+        .parse()
+        .map_err(|er| format!("{name}: {er}"))
+}
+
+/// `banks` and `processes` in debugfs agree with the ioctl reports after a workload; the free
+/// block histogram adds up to the free memory.
+fn debugfs_numbers() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let bo = bochs(&mr)?;
+    let _a = mr
+        .alloc(3 * MIB + 4096, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let _b = mr
+        .alloc(MIB, Placement::SystemOnly, false)
+        .map_err(e("ALLOC system"))?;
+    let text = dbg_read("banks")?;
+    for b in mr.banks().map_err(e("BANKS"))? {
+        let head = format!("bank {} ", b.index);
+        let mut lines = text.lines().skip_while(|l| !l.starts_with(&head));
+        check!(
+            lines.next().is_some(),
+            "bank {} missing in debugfs banks",
+            b.index
+        );
+        let nums = lines.next().ok_or("no size line")?;
+        let want = format!(
+            "  size {} free {} largest_free {} pooled {}",
+            b.size, b.free, b.largest_free, b.pooled
+        );
+        check!(
+            nums == want,
+            "bank {}: {nums:?}, expected {want:?}",
+            b.index
+        );
+        let _frag = lines.next().ok_or("no fragmentation line")?;
+        let blocks = lines.next().ok_or("no free blocks line")?;
+        // "4 KiB:3 8 KiB:1 ..." in pairs of "4" and "KiB:3".
+        let mut sum = 0u64;
+        let parts: Vec<&str> = blocks
+            .trim_start_matches("  free blocks:")
+            .split_whitespace()
+            .collect();
+        for pair in parts.chunks(2) {
+            let n: u64 = pair[0]
+                .parse()
+                .map_err(|_| format!("bad histogram: {blocks:?}"))?;
+            let (unit, count) = pair
+                .get(1)
+                .and_then(|p| p.split_once(':'))
+                .ok_or(format!("bad histogram: {blocks:?}"))?;
+            let size = n * if unit == "MiB" { MIB } else { 1024 };
+            sum += size
+                * count
+                    .parse::<u64>()
+                    .map_err(|_| format!("bad count in {blocks:?}"))?;
+        }
+        check!(
+            sum == b.free,
+            "bank {}: histogram adds up to {sum}, free is {}",
+            b.index,
+            b.free
+        );
+    }
+    let procs = dbg_read("processes")?;
+    let me = std::process::id();
+    check!(
+        procs.contains(&format!("opened by pid {me}")),
+        "my file is not in debugfs processes"
+    );
+    check!(
+        procs.contains(&format!(
+            "held by pid {me}: {} bytes vram bank {}",
+            3 * MIB + 4096,
+            bo.index
+        )),
+        "my VRAM handle is not listed:\n{procs}"
+    );
+    check!(
+        procs.contains(&format!("held by pid {me}: {MIB} bytes system")),
+        "my system handle is not listed"
+    );
+    Ok(())
+}
+
+/// memdebug fills freed VRAM with poison and checks it on reuse: a write to freed memory
+/// (simulated through `poke`) is caught, and a clean reuse is not reported.
+fn memdebug_poison() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    let bo = bochs(&mr)?;
+    check!(bo.free == bo.size, "bochs bank not empty");
+    dbg_write("memdebug", "Y")?;
+    let result = (|| {
+        let before = dbg_u64("poison_errors")?;
+        // Whole bank: the offsets are known.
+        for round in 0..2 {
+            let a = mr
+                .alloc(bo.size, Placement::Bank(bo.index), false)
+                .map_err(e("ALLOC"))?;
+            mr.free(a.handle).map_err(e("FREE"))?;
+            if round == 1 {
+                // A stray write into freed memory.
+                dbg_write("poke", &format!("{} {} {}", bo.index, 5 * 4096 + 8, 0x1234))?;
+            }
+            let b = mr
+                .alloc(bo.size, Placement::Bank(bo.index), false)
+                .map_err(e("ALLOC again"))?;
+            let mut m = mr.map(&b).map_err(e("mmap"))?;
+            check!(
+                m.as_slice().iter().all(|&x| x == 0),
+                "reused memory not zeroed"
+            );
+            m.as_mut_slice()[..8].copy_from_slice(&[1; 8]);
+            drop(m);
+            mr.free(b.handle).map_err(e("FREE"))?;
+            let now = dbg_u64("poison_errors")?;
+            if round == 0 {
+                check!(
+                    now == before,
+                    "clean reuse reported as a poison error ({before} -> {now})"
+                );
+            } else {
+                check!(
+                    now == before + 1,
+                    "the write after free was not caught ({before} -> {now})"
+                );
+            }
+        }
+        Ok(())
+    })();
+    dbg_write("memdebug", "N")?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    result
+}
+
+/// memdebug reports a file closed while its allocation is still mapped by another process.
+fn memdebug_leak() -> TestResult {
+    dbg_write("memdebug", "Y")?;
+    let result = (|| {
+        let before = dbg_u64("leaks")?;
+        let mut owner: Child = spawn(|c| {
+            let Ok(mine) = Moreram::open() else { return 10 };
+            let Ok(a) = mine.alloc(4 * 4096, Placement::PreferVram, false) else {
+                return 11;
+            };
+            let Ok(t) = mine.share(a.handle, None) else {
+                return 12;
+            };
+            c.send(t);
+            c.recv();
+            0
+        });
+        let token = owner.chan.recv();
+        let mr = Moreram::open().map_err(e("open"))?;
+        let h = mr.import(token).map_err(e("IMPORT"))?;
+        let m = mr
+            .map_raw(
+                h.mmap_offset,
+                h.size as usize,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+            )
+            .map_err(e("mmap"))?;
+        owner.chan.send(0);
+        owner.wait();
+        let after = dbg_u64("leaks")?;
+        drop(m);
+        check!(
+            after == before + 1,
+            "leak not reported ({before} -> {after})"
+        );
+        Ok(())
+    })();
+    dbg_write("memdebug", "N")?;
+    result
+}
+
+/// Failures injected through the kernel's fault-injection framework come back as ENOMEM and
+/// leave nothing behind.
+fn fault_injection() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    let before = mr.tier().map_err(e("TIER"))?;
+    let banks_before = mr.banks().map_err(e("BANKS"))?;
+    dbg_write("fail_alloc/probability", "100")?;
+    dbg_write("fail_alloc/interval", "1")?;
+    dbg_write("fail_alloc/times", "3")?;
+    let mut results = Vec::new();
+    for _ in 0..4 {
+        results.push(
+            mr.alloc(MIB, Placement::PreferVram, false)
+                .map_err(|er| er.raw_os_error()),
+        );
+    }
+    dbg_write("fail_alloc/probability", "0")?;
+    dbg_write("fail_alloc/times", "1")?;
+    for r in &results[..3] {
+        check!(
+            *r == Err(Some(libc::ENOMEM)),
+            "injected failure gave {r:?}, expected ENOMEM"
+        );
+    }
+    let ok = results[3].map_err(|er| format!("the fourth allocation failed: {er:?}"))?;
+    mr.free(ok.handle).map_err(e("FREE"))?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    let after = mr.tier().map_err(e("TIER"))?;
+    check!(
+        after.vram_free == before.vram_free
+            && after.system_used == before.system_used
+            && after.file_allocs == 0,
+        "failures left something: {before:?} -> {after:?}"
+    );
+    check!(
+        mr.banks().map_err(e("BANKS"))? == banks_before,
+        "bank reports changed"
+    );
+    Ok(())
 }
