@@ -886,7 +886,7 @@ impl Drop for Registered {
 }
 
 /// The bank whose device is `dev`.
-fn by_device(dev: *mut bindings::device) -> Option<Arc<Bank>> {
+pub(crate) fn by_device(dev: *mut bindings::device) -> Option<Arc<Bank>> {
     BANKS.lock().iter().find(|b| b.dev == dev).cloned()
 }
 

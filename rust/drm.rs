@@ -2,68 +2,62 @@
 
 //! The DRM device registered for each bank.
 //!
-//! It makes a bank visible where GPU tools look (`/dev/dri/card*`, `/sys/class/drm`) and is
-//! where DRM fdinfo keys for the bank are reported. Memory is allocated through `/dev/moreram`;
-//! the DRM device has no ioctls of its own.
+//! It makes a bank visible where GPU tools look (`/dev/dri/card*`, `/sys/class/drm`), and its
+//! fdinfo says how much of the bank the process that opened the file owns. Memory is allocated
+//! through `/dev/moreram`; the DRM device has no ioctls of its own.
+//!
+//! The device is registered by the C shim: the 7.3 Rust DRM abstraction fixes `show_fdinfo` to
+//! `None` in constant tables, which would leave the DRM files without fdinfo.
 
-use kernel::{device, drm, pci, prelude::*, sync::Arc};
+use core::ptr::NonNull;
+use kernel::{bindings, device::Core, error::from_err_ptr, pci, prelude::*};
 
-use crate::bank::Bank;
+use crate::{bank, file, rights::Process, shim};
 
-/// The moreram DRM driver.
-pub(crate) struct MoreramDrm;
+/// A registered DRM device; unplugged on drop.
+///
+/// # Invariants
+///
+/// `0` is a registered DRM device on which we hold the reference `drm_dev_alloc` gave.
+pub(crate) struct DrmDevice(NonNull<bindings::drm_device>);
 
-/// An open DRM file; moreram keeps no per-file state on the DRM side.
-pub(crate) struct DrmFile;
+// SAFETY: unplugging and putting a DRM device may happen on any thread.
+unsafe impl Send for DrmDevice {}
 
-impl drm::file::DriverFile for DrmFile {
-    type Driver = MoreramDrm;
-
-    fn open(_dev: &drm::Device<MoreramDrm>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::new(Self, GFP_KERNEL)?.into())
+impl DrmDevice {
+    /// Registers the DRM device of the bank of `pdev`.
+    pub(crate) fn register(pdev: &pci::Device<Core<'_>>) -> Result<Self> {
+        let parent: *mut bindings::device = core::ptr::from_ref(pdev.as_ref()).cast_mut().cast();
+        // SAFETY: `parent` is a bound device; the shim returns a registered device or an error.
+        let drm = from_err_ptr(unsafe { shim::moreram_drm_register(parent) })?;
+        // INVARIANT: registered just above, with our reference.
+        NonNull::new(drm).map(Self).ok_or(ENOMEM)
     }
 }
 
-/// GEM objects are required by the DRM core; moreram creates none.
-#[pin_data]
-pub(crate) struct NoObject {}
-
-impl drm::gem::DriverObject for NoObject {
-    type Driver = MoreramDrm;
-    type Args = ();
-
-    fn new(_dev: &drm::Device<MoreramDrm>, _size: usize, _args: ()) -> impl PinInit<Self, Error> {
-        try_pin_init!(NoObject {})
+impl Drop for DrmDevice {
+    fn drop(&mut self) {
+        // SAFETY: registered by `register` (type invariants); this drops our reference.
+        unsafe { shim::moreram_drm_unregister(self.0.as_ptr()) };
     }
 }
 
-#[vtable]
-impl drm::Driver for MoreramDrm {
-    /// The bank this DRM device represents.
-    type Data = Arc<Bank>;
-    type RegistrationData<'a> = ();
-    type Object = drm::gem::Object<NoObject>;
-    type File = DrmFile;
-    type ParentDevice<Ctx: device::DeviceContext> = pci::Device<Ctx>;
-
-    const INFO: drm::DriverInfo = drm::DriverInfo {
-        major: 0,
-        minor: 1,
-        patchlevel: 0,
-        name: c"moreram",
-        desc: c"GPU memory as a memory tier",
+/// fdinfo of the DRM files (`shim.c`): the bytes of the bank of `parent` that `pid` owns.
+/// Returns the bank index, or -1 if `parent` is no bank.
+#[no_mangle]
+extern "C" fn moreram_drm_usage(
+    parent: *mut bindings::device,
+    pid: *mut bindings::pid,
+    owned: *mut u64,
+) -> i32 {
+    let Some(b) = bank::by_device(parent) else {
+        return -1;
     };
-
-    const IOCTLS: &'static [drm::ioctl::DrmIoctlDescriptor] = &[];
-}
-
-/// Registers a DRM device for `bank`, a child of `pdev`. Unregistered (unplugged) on drop.
-pub(crate) fn register<'bound>(
-    pdev: &'bound pci::Device<device::Core<'_>>,
-    bank: &Arc<Bank>,
-) -> Result<drm::Registration<'bound, MoreramDrm>> {
-    let unregistered = drm::UnregisteredDevice::<MoreramDrm>::new(pdev, Ok(bank.clone()))?;
-    // SAFETY: the registration is stored in the driver data of `pdev` and dropped at unbind; it
-    // is never leaked with `mem::forget`.
-    unsafe { drm::Registration::new(pdev.as_ref(), unregistered, (), 0) }
+    let bytes = match Process::from_pid(pid) {
+        Some(p) => file::owned_in(b.index(), &p),
+        None => 0,
+    };
+    // SAFETY: `owned` points to the caller's variable.
+    unsafe { *owned = bytes };
+    b.index() as i32
 }

@@ -734,6 +734,35 @@ pub(crate) fn debug_print(m: &kernel::seq_file::SeqFile) {
     }
 }
 
+/// Bytes of bank `bank` that `p` owns now.
+pub(crate) fn owned_in(bank: u32, p: &Process) -> u64 {
+    let mut allocs: KVec<Arc<Allocation>> = KVec::new();
+    {
+        let files = FILES.lock();
+        for f in files.iter() {
+            let h = f.handles.lock();
+            for entry in h.by_handle.values() {
+                if entry.alloc.placement() == (uapi::TIER_VRAM, bank)
+                    && !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc))
+                    && allocs.push(entry.alloc.clone(), GFP_KERNEL).is_err()
+                {
+                    return 0;
+                }
+            }
+        }
+    }
+    let mut bytes = 0;
+    for a in allocs.iter() {
+        let st = a.state();
+        for (s, e, r) in st.rights.in_range(0, a.npages()) {
+            if r.owner.as_ref() == Some(p) {
+                bytes += (e - s) << PAGE_SHIFT;
+            }
+        }
+    }
+    bytes
+}
+
 /// Processes owning pages of bank `bank` now.
 pub(crate) fn processes_in(bank: u32) -> usize {
     let mut allocs: KVec<Arc<Allocation>> = KVec::new();

@@ -3,11 +3,11 @@
 //! The PCI driver: binds devices with a large memory BAR and makes each BAR a bank.
 
 use core::pin::Pin;
-use kernel::{bindings, device::Core, drm, pci, prelude::*};
+use kernel::{bindings, device::Core, pci, prelude::*};
 
 use crate::{
     bank::{self, BarInfo},
-    drm::MoreramDrm,
+    drm::DrmDevice,
 };
 
 /// QEMU's `bochs-display` (vendor 0x1234 is not among `pci::Vendor`'s constants).
@@ -49,7 +49,7 @@ pub(crate) struct MoreramPci;
 pub(crate) struct Bound<'bound> {
     _sysfs: bank::Sysfs,
     bank: bank::Registered,
-    _drm: drm::Registration<'bound, MoreramDrm>,
+    _drm: DrmDevice,
     _enabled: Enabled<'bound>,
 }
 
@@ -76,7 +76,7 @@ impl pci::Driver for MoreramPci {
         let enabled = Enabled(pdev);
         let bar = BarInfo::largest(pdev)?;
         let bank = bank::Registered::new(pdev, bar)?;
-        let drm = crate::drm::register(pdev, bank.bank())?;
+        let drm = DrmDevice::register(pdev)?;
         let sysfs = bank::Sysfs::add(pdev)?;
         let prefetchable = if bar.flags & crate::uapi::BANK_PREFETCHABLE != 0 {
             ", prefetchable"

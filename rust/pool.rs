@@ -465,7 +465,8 @@ pub(crate) fn register_shrinker() -> Result {
     unsafe {
         (*s).count_objects = Some(count_objects);
         (*s).scan_objects = Some(scan_objects);
-        (*s).seeks = bindings::DEFAULT_SEEKS as i32;
+        // Pooled pages cost nothing to make again: trim them aggressively under pressure.
+        (*s).seeks = 0;
         bindings::shrinker_register(s);
     }
     SHRINKER.lock().0 = s;

@@ -46,6 +46,15 @@ impl Process {
         NonNull::new(pid).map(Self).ok_or(ESRCH)
     }
 
+    /// The process of `pid` (a new reference), or `None` for NULL.
+    pub(crate) fn from_pid(pid: *mut bindings::pid) -> Option<Self> {
+        let pid = NonNull::new(pid)?;
+        // SAFETY: the caller's `pid` is valid; we take our own reference.
+        unsafe { shim::moreram_get_pid(pid.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Some(Self(pid))
+    }
+
     /// The `struct pid`.
     pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
         self.0.as_ptr()

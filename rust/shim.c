@@ -17,6 +17,11 @@
 #include <linux/fault-inject.h>
 #include <linux/seq_file.h>
 #include <linux/uaccess.h>
+#include <drm/drm_drv.h>
+#include <drm/drm_file.h>
+#include <drm/drm_gem.h>
+#include <drm/drm_ioctl.h>
+#include <drm/drm_print.h>
 #include <linux/stddef.h>
 #include <linux/moreram.h>
 
@@ -148,6 +153,72 @@ int moreram_sysfs_add(struct device *dev)
 void moreram_sysfs_remove(struct device *dev)
 {
 	sysfs_remove_group(&dev->kobj, &moreram_bank_group);
+}
+
+/* --- the DRM device of a bank ---------------------------------------------
+ *
+ * Registered here rather than through kernel::drm: in 7.3 the Rust abstraction's
+ * drm_driver and file_operations are constants with no show_fdinfo, so a driver
+ * using it cannot report fdinfo on /dev/dri/card*. moreram has no DRM ioctls or
+ * GEM objects; the device exists to be found, and to say in fdinfo how much of
+ * its bank the process that opened the file owns.
+ */
+
+/* Rust: bytes of the bank of `parent` owned by `pid`; returns the bank or -1. */
+int moreram_drm_usage(struct device *parent, struct pid *pid, u64 *owned);
+
+static void moreram_drm_show_fdinfo(struct drm_printer *p, struct drm_file *file)
+{
+	struct pid *pid;
+	u64 owned = 0;
+	int bank;
+
+	rcu_read_lock();
+	pid = get_pid(rcu_dereference(file->pid));
+	rcu_read_unlock();
+	bank = moreram_drm_usage(file->minor->dev->dev, pid, &owned);
+	put_pid(pid);
+	if (bank < 0)
+		return;
+	drm_printf(p, "drm-total-vram%d:\t%llu KiB\n", bank, owned >> 10);
+	drm_printf(p, "drm-resident-vram%d:\t%llu KiB\n", bank, owned >> 10);
+}
+
+static const struct file_operations moreram_drm_fops = {
+	.owner = THIS_MODULE,
+	DRM_GEM_FOPS,
+	.show_fdinfo = drm_show_fdinfo,
+};
+
+static const struct drm_driver moreram_drm_driver = {
+	.driver_features = DRIVER_GEM,
+	.fops = &moreram_drm_fops,
+	.show_fdinfo = moreram_drm_show_fdinfo,
+	.name = "moreram",
+	.desc = "GPU memory as a memory tier",
+	.major = 0,
+	.minor = 1,
+};
+
+struct drm_device *moreram_drm_register(struct device *parent)
+{
+	struct drm_device *drm = drm_dev_alloc(&moreram_drm_driver, parent);
+	int err;
+
+	if (IS_ERR(drm))
+		return drm;
+	err = drm_dev_register(drm, 0);
+	if (err) {
+		drm_dev_put(drm);
+		return ERR_PTR(err);
+	}
+	return drm;
+}
+
+void moreram_drm_unregister(struct drm_device *drm)
+{
+	drm_dev_unplug(drm);
+	drm_dev_put(drm);
 }
 
 /* --- debugfs: moreram/ --------------------------------------------------- */

@@ -49,6 +49,13 @@ extern "C" {
     /// Removes them; waits for running `show`/`store` calls.
     pub(crate) fn moreram_sysfs_remove(dev: *mut bindings::device);
 
+    /// Allocates and registers the DRM device of a bank, a child of `parent`; an `ERR_PTR` on
+    /// failure.
+    pub(crate) fn moreram_drm_register(parent: *mut bindings::device) -> *mut bindings::drm_device;
+
+    /// Unplugs it and drops our reference.
+    pub(crate) fn moreram_drm_unregister(drm: *mut bindings::drm_device);
+
     /// Creates `moreram/` in debugfs (see `shim.c`).
     pub(crate) fn moreram_debugfs_init();
 

@@ -18,6 +18,7 @@ const MIB: u64 = 1 << 20;
 /// Tests this file provides.
 pub const NAMES: &[&str] = &[
     "fdinfo",
+    "drm-fdinfo",
     "sysfs-numbers",
     "cli-stat-json",
     "debugfs-numbers",
@@ -29,6 +30,7 @@ pub const NAMES: &[&str] = &[
 pub fn run(name: &str) -> Option<TestResult> {
     Some(match name {
         "fdinfo" => fdinfo(),
+        "drm-fdinfo" => drm_fdinfo(),
         "sysfs-numbers" => sysfs_numbers(),
         "cli-stat-json" => cli_stat_json(),
         "debugfs-numbers" => debugfs_numbers(),
@@ -54,7 +56,11 @@ fn bochs(mr: &Moreram) -> Result<moreram::Bank, String> {
 /// The DRM keys of a file's fdinfo, checked against the format of
 /// Documentation/gpu/drm-usage-stats.rst; memory values in KiB.
 fn drm_keys(mr: &Moreram) -> Result<BTreeMap<String, String>, String> {
-    let path = format!("/proc/self/fdinfo/{}", mr.as_fd().as_raw_fd());
+    drm_keys_of(mr.as_fd().as_raw_fd())
+}
+
+fn drm_keys_of(fd: i32) -> Result<BTreeMap<String, String>, String> {
+    let path = format!("/proc/self/fdinfo/{fd}");
     let text = std::fs::read_to_string(&path).map_err(|er| format!("{path}: {er}"))?;
     let mut keys = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("drm-")) {
@@ -167,6 +173,60 @@ fn fdinfo() -> TestResult {
     check!(
         get(&k3, &format!("drm-shared-{region}")) == "1024",
         "shared after import: {k3:?}"
+    );
+    Ok(())
+}
+
+/// The DRM device of each bank reports, in the fdinfo of its files, the bank's memory the
+/// opening process owns, with the keys the DRM core adds (driver, pdev, client id).
+fn drm_fdinfo() -> TestResult {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let bo = bochs(&mr)?;
+    let want_dev = std::fs::canonicalize(format!("/sys/bus/pci/devices/{}", bo.pci))
+        .map_err(|er| er.to_string())?;
+    let mut card = None;
+    for entry in std::fs::read_dir("/sys/class/drm").map_err(|er| er.to_string())? {
+        let entry = entry.map_err(|er| er.to_string())?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("card")
+            && !name.contains('-')
+            && std::fs::canonicalize(entry.path().join("device")).ok() == Some(want_dev.clone())
+        {
+            card = Some(name);
+        }
+    }
+    let card = card.ok_or(format!("no DRM card for {}", bo.pci))?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/dri/{card}"))
+        .map_err(|er| format!("/dev/dri/{card}: {er}"))?;
+    let region = format!("drm-total-vram{}", bo.index);
+    let k0 = drm_keys_of(f.as_raw_fd())?;
+    check!(
+        k0.get("drm-driver").map(String::as_str) == Some("moreram"),
+        "drm-driver: {k0:?}"
+    );
+    check!(
+        k0.get("drm-pdev").map(String::as_str) == Some(bo.pci.to_string().as_str()),
+        "drm-pdev: {k0:?}"
+    );
+    check!(
+        k0.get("drm-client-id")
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "drm-client-id: {k0:?}"
+    );
+    check!(
+        k0.get(&region).map(String::as_str) == Some("0"),
+        "{region} before: {k0:?}"
+    );
+    let _a = mr
+        .alloc(2 * MIB, Placement::Bank(bo.index), false)
+        .map_err(e("ALLOC"))?;
+    let k1 = drm_keys_of(f.as_raw_fd())?;
+    check!(
+        k1.get(&region).map(String::as_str) == Some("2048"),
+        "{region} after 2 MiB: {k1:?}"
     );
     Ok(())
 }

@@ -486,7 +486,7 @@ fn signal() -> TestResult {
 }
 
 /// Pooled system pages go back to the kernel when it reclaims memory (`drop_caches` runs every
-/// shrinker).
+/// shrinker; each pass trims half of what is pooled, as for other objects that cost no I/O).
 fn shrinker() -> TestResult {
     let mr = Moreram::open().map_err(e("open"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
@@ -498,9 +498,23 @@ fn shrinker() -> TestResult {
         mr.tier().map_err(e("TIER"))?.pool_system == 256 * PAGE,
         "freed pages not pooled"
     );
-    std::fs::write("/proc/sys/vm/drop_caches", "2").map_err(|er| format!("drop_caches: {er}"))?;
-    let left = mr.tier().map_err(e("TIER"))?.pool_system;
-    check!(left == 0, "{left} bytes still pooled after reclaim");
+    let mut passes = 0;
+    let mut left = 256 * PAGE;
+    while left > 0 && passes < 12 {
+        std::fs::write("/proc/sys/vm/drop_caches", "2")
+            .map_err(|er| format!("drop_caches: {er}"))?;
+        let now = mr.tier().map_err(e("TIER"))?.pool_system;
+        check!(
+            now < left,
+            "a reclaim pass released nothing ({now} bytes pooled)"
+        );
+        left = now;
+        passes += 1;
+    }
+    check!(
+        left == 0,
+        "{left} bytes still pooled after {passes} reclaim passes"
+    );
     Ok(())
 }
 

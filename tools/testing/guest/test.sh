@@ -47,7 +47,7 @@ itest watermark-sysfs pool-reserve-scavenge scavenge-notify-8 scavenge-notify-64
 itest count=2 banks-report
 
 # What users and admins see.
-itest fdinfo sysfs-numbers cli-stat-json debugfs-numbers memdebug-poison memdebug-leak \
+itest fdinfo drm-fdinfo sysfs-numbers cli-stat-json debugfs-numbers memdebug-poison memdebug-leak \
 	fault-injection
 itest count=2 banks-report
 
