@@ -736,21 +736,9 @@ pub(crate) fn debug_print(m: &kernel::seq_file::SeqFile) {
 
 /// Bytes of bank `bank` that `p` owns now.
 pub(crate) fn owned_in(bank: u32, p: &Process) -> u64 {
-    let mut allocs: KVec<Arc<Allocation>> = KVec::new();
-    {
-        let files = FILES.lock();
-        for f in files.iter() {
-            let h = f.handles.lock();
-            for entry in h.by_handle.values() {
-                if entry.alloc.placement() == (uapi::TIER_VRAM, bank)
-                    && !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc))
-                    && allocs.push(entry.alloc.clone(), GFP_KERNEL).is_err()
-                {
-                    return 0;
-                }
-            }
-        }
-    }
+    let Ok(allocs) = allocations(|a| a.placement() == (uapi::TIER_VRAM, bank)) else {
+        return 0;
+    };
     let mut bytes = 0;
     for a in allocs.iter() {
         let st = a.state();
@@ -765,21 +753,9 @@ pub(crate) fn owned_in(bank: u32, p: &Process) -> u64 {
 
 /// Processes owning pages of bank `bank` now.
 pub(crate) fn processes_in(bank: u32) -> usize {
-    let mut allocs: KVec<Arc<Allocation>> = KVec::new();
-    {
-        let files = FILES.lock();
-        for f in files.iter() {
-            let h = f.handles.lock();
-            for entry in h.by_handle.values() {
-                if entry.alloc.placement() == (uapi::TIER_VRAM, bank)
-                    && !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc))
-                    && allocs.push(entry.alloc.clone(), GFP_KERNEL).is_err()
-                {
-                    return 0;
-                }
-            }
-        }
-    }
+    let Ok(allocs) = allocations(|a| a.placement() == (uapi::TIER_VRAM, bank)) else {
+        return 0;
+    };
     let mut owners: KVec<Process> = KVec::new();
     for a in allocs.iter() {
         let st = a.state();
@@ -846,21 +822,25 @@ fn write_pids(ptr: u64, cap: u32, pids: &[i32]) -> Result {
     Ok(())
 }
 
-/// `MORERAM_IOC_PROCS`: bytes owned per process, over every allocation of every open file.
-pub(crate) fn procs() -> Result<KVec<uapi::ProcInfo>> {
-    // Every allocation once, whatever the number of files holding it.
+/// Every allocation of every open file that `keep` accepts, once, whatever the number of files
+/// holding it.
+fn allocations(keep: impl Fn(&Allocation) -> bool) -> Result<KVec<Arc<Allocation>>> {
     let mut allocs: KVec<Arc<Allocation>> = KVec::new();
-    {
-        let files = FILES.lock();
-        for f in files.iter() {
-            let h = f.handles.lock();
-            for entry in h.by_handle.values() {
-                if !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc)) {
-                    allocs.push(entry.alloc.clone(), GFP_KERNEL)?;
-                }
+    let files = FILES.lock();
+    for f in files.iter() {
+        let h = f.handles.lock();
+        for entry in h.by_handle.values() {
+            if keep(&entry.alloc) && !allocs.iter().any(|a| Arc::ptr_eq(a, &entry.alloc)) {
+                allocs.push(entry.alloc.clone(), GFP_KERNEL)?;
             }
         }
     }
+    Ok(allocs)
+}
+
+/// `MORERAM_IOC_PROCS`: bytes owned per process, over every allocation of every open file.
+pub(crate) fn procs() -> Result<KVec<uapi::ProcInfo>> {
+    let allocs = allocations(|_| true)?;
     let mut out: KVec<(Process, u64, u64)> = KVec::new();
     for a in allocs.iter() {
         let st = a.state();

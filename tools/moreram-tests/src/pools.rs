@@ -534,8 +534,9 @@ fn shrinker_pressure() -> TestResult {
     let mut hog = spawn(|c| {
         let mut held = Vec::new();
         loop {
-            // 16 MiB at a time, touched, until told to stop.
-            let len = 16 << 20;
+            // 2 MiB at a time, touched, until told to stop: small steps, since once the pool is
+            // gone nothing else can be reclaimed and a big step would end in the OOM killer.
+            let len = 2 << 20;
             // SAFETY: a fresh anonymous mapping of our own.
             let p = unsafe {
                 libc::mmap(
@@ -574,7 +575,7 @@ fn shrinker_pressure() -> TestResult {
             break;
         }
         // Stop well before the whole guest (1 GiB) is used.
-        if n >= 56 {
+        if n >= 448 {
             hog.chan.send(0);
             break;
         }
@@ -588,7 +589,7 @@ fn shrinker_pressure() -> TestResult {
     );
     println!(
         "moreram-info: pooled system pages reclaimed after {} MiB of memory pressure",
-        n * 16
+        n * 2
     );
     Ok(())
 }
