@@ -125,6 +125,30 @@ fn all_are(p: *const u8, len: usize, v: u64) -> bool {
         .all(|off| unsafe { p.add(off).cast::<u64>().read_volatile() } == v)
 }
 
+/// An allocation of `size` bytes owned by this process, mapped writable and filled with `v`,
+/// and a token to import it.
+fn owned_shared(size: u64, v: u64) -> Result<(Moreram, Allocation, moreram::Mapping, u64), String> {
+    let mr = Moreram::open().map_err(e("open"))?;
+    let a = mr
+        .alloc(size, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let m = mr.map(&a).map_err(e("mmap"))?;
+    fill(m.as_ptr(), m.len(), v);
+    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    Ok((mr, a, m, token))
+}
+
+/// In a child: imports the token the parent sends on `c` into a file of its own and maps the
+/// first `len` bytes read-only. The error is the child's exit code: 10 open, 11 import, 12 mmap.
+fn import_ro(c: &mut Chan, len: usize) -> Result<(Moreram, Allocation, moreram::Mapping), i32> {
+    let mine = Moreram::open().map_err(|_| 10)?;
+    let b = mine.import(c.recv()).map_err(|_| 11)?;
+    let ro = mine
+        .map_raw(b.mmap_offset, len, libc::PROT_READ, libc::MAP_SHARED)
+        .map_err(|_| 12)?;
+    Ok((mine, b, ro))
+}
+
 fn errno_of<T>(r: io::Result<T>) -> i32 {
     r.err().and_then(|e| e.raw_os_error()).unwrap_or(0)
 }
@@ -137,13 +161,7 @@ fn getpid() -> i32 {
 /// The owner writes; a reader (same user, imported by token) maps read-only, sees the owner's
 /// writes, cannot map writable, cannot `mprotect` to writable, and its write faults (SIGSEGV).
 fn owner_reader() -> TestResult {
-    let mr = Moreram::open().map_err(e("open"))?;
-    let a = mr
-        .alloc(4 * PAGE, Placement::PreferVram, false)
-        .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
-    fill(m.as_ptr(), m.len(), 0x100);
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let (_mr, _a, m, token) = owned_shared(4 * PAGE, 0x100)?;
     let child = spawn(|c| {
         let Ok(mine) = Moreram::open() else { return 10 };
         let Ok(b) = mine.import(c.recv()) else {
@@ -467,13 +485,7 @@ fn give() -> TestResult {
 /// Another user gets nothing without being named: no import by token, no mmap or query through
 /// an inherited file. Named, it may import and read, and still not write.
 fn other_user() -> TestResult {
-    let mr = Moreram::open().map_err(e("open"))?;
-    let a = mr
-        .alloc(2 * PAGE, Placement::PreferVram, false)
-        .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
-    fill(m.as_ptr(), m.len(), 0x5);
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let (mr, a, _m, token) = owned_shared(2 * PAGE, 0x5)?;
     let inherited = &mr;
     let mut child = spawn(|c| {
         // SAFETY: drops root for good in this child.
@@ -622,25 +634,11 @@ fn owner_exit() -> TestResult {
 /// at the same address, then maps anonymous memory there and writes: the owner's pages never
 /// change.
 fn attack_mprotect_remap() -> TestResult {
-    let mr = Moreram::open().map_err(e("open"))?;
-    let a = mr
-        .alloc(PAGE, Placement::PreferVram, false)
-        .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
-    fill(m.as_ptr(), m.len(), 0x77);
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let (_mr, _a, m, token) = owned_shared(PAGE, 0x77)?;
     let mut child = spawn(|c| {
-        let Ok(mine) = Moreram::open() else { return 10 };
-        let Ok(b) = mine.import(c.recv()) else {
-            return 11;
-        };
-        let Ok(ro) = mine.map_raw(
-            b.mmap_offset,
-            PAGE as usize,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-        ) else {
-            return 12;
+        let (mine, b, ro) = match import_ro(c, PAGE as usize) {
+            Ok(x) => x,
+            Err(code) => return code,
         };
         let addr = ro.as_ptr();
         // SAFETY: our own mapping.
@@ -712,25 +710,11 @@ fn attack_mprotect_remap() -> TestResult {
 
 /// A child of a reader inherits no mapping, and gets no write access through the reader's file.
 fn attack_child_of_reader() -> TestResult {
-    let mr = Moreram::open().map_err(e("open"))?;
-    let a = mr
-        .alloc(PAGE, Placement::PreferVram, false)
-        .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
-    fill(m.as_ptr(), m.len(), 0x42);
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let (_mr, _a, m, token) = owned_shared(PAGE, 0x42)?;
     let mut reader = spawn(|c| {
-        let Ok(mine) = Moreram::open() else { return 10 };
-        let Ok(b) = mine.import(c.recv()) else {
-            return 11;
-        };
-        let Ok(ro) = mine.map_raw(
-            b.mmap_offset,
-            PAGE as usize,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-        ) else {
-            return 12;
+        let (mine, b, ro) = match import_ro(c, PAGE as usize) {
+            Ok(x) => x,
+            Err(code) => return code,
         };
         let addr = ro.as_ptr() as usize;
         let grandchild = spawn(|_| {

@@ -1,6 +1,6 @@
 //! Tests of the memory tier: allocation, mapping, zeroing, fallback, lifetimes.
 
-use crate::{check, expect_errno, TestResult};
+use crate::{check, expect_errno, owners::spawn, TestResult};
 use moreram::{sys, Bank, Moreram, Placement, Tier};
 use std::{io, os::fd::AsFd, process::ExitCode};
 
@@ -674,27 +674,8 @@ fn fork() -> TestResult {
     let mut m = mr.map(&a).map_err(e("mmap"))?;
     fill(&mut m, 5);
     let addr = m.as_ptr();
-    let touch = |expect_signal: i32, act: &dyn Fn()| -> TestResult {
-        // SAFETY: the child only touches memory and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            act();
-            // SAFETY: leaves the child at once.
-            unsafe { libc::_exit(0) };
-        }
-        let mut st = 0;
-        // SAFETY: waits for our own child.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
-        let sig = if libc::WIFSIGNALED(st) {
-            libc::WTERMSIG(st)
-        } else {
-            0
-        };
-        let code = if libc::WIFEXITED(st) {
-            libc::WEXITSTATUS(st)
-        } else {
-            -1
-        };
+    let touch = |expect_signal: i32, act: &dyn Fn() -> i32| -> TestResult {
+        let (sig, code) = spawn(|_| act()).wait();
         check!(
             sig == expect_signal && (sig != 0 || code == 0),
             "child ended with signal {sig}, exit {code}; expected signal {expect_signal}"
@@ -704,6 +685,7 @@ fn fork() -> TestResult {
     touch(libc::SIGSEGV, &|| {
         // SAFETY: the child reads an address that is not mapped in it; the fault is the test.
         unsafe { std::ptr::read_volatile(addr) };
+        0
     })?;
     let a2 = a;
     touch(0, &|| {
@@ -717,9 +699,10 @@ fn fork() -> TestResult {
         let rw = mr.map(&a2);
         let ok = ro.map(|c| verify(&c, 5).is_ok()).unwrap_or(false)
             && rw.err().and_then(|e| e.raw_os_error()) == Some(libc::EACCES);
-        if !ok {
-            // SAFETY: reports failure from the child.
-            unsafe { libc::_exit(3) };
+        if ok {
+            0
+        } else {
+            3
         }
     })?;
     verify(&m, 5)?;
@@ -742,11 +725,10 @@ fn unbind_while_mapped() -> TestResult {
     let mut m = mr.map(&a).map_err(e("mmap"))?;
     fill(&mut m, 11);
     let p = m.as_ptr();
-    // SAFETY: the child only writes to sysfs and touches our mapping (which fork does not copy,
-    // so the child re-maps it first through the inherited file).
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        let code = (|| -> Result<(), i32> {
+    // The child re-maps the allocation through the inherited file (fork does not copy the
+    // mapping), unbinds the device, and touches the page.
+    let (sig, code) = spawn(|_| {
+        let r = (|| -> Result<(), i32> {
             // Another process: read-only.
             let c = mr
                 .map_raw(
@@ -762,25 +744,11 @@ fn unbind_while_mapped() -> TestResult {
             unsafe { std::ptr::read_volatile(c.as_ptr()) };
             Err(13)
         })();
-        // SAFETY: leaves the child.
-        unsafe { libc::_exit(code.err().unwrap_or(0)) };
-    }
-    let mut st = 0;
-    // SAFETY: waits for our child.
-    unsafe { libc::waitpid(pid, &mut st, 0) };
-    let sig = if libc::WIFSIGNALED(st) {
-        libc::WTERMSIG(st)
-    } else {
-        0
-    };
-    let code = if libc::WIFEXITED(st) {
-        libc::WEXITSTATUS(st)
-    } else {
-        -1
-    };
-    // The parent's mapping is gone too: check in a child, which gets its own copy of nothing —
-    // so check here, catching SIGBUS with a forked reader would not see our mapping. Instead,
-    // read it through /proc/self/mem, which faults the page without killing us.
+        r.err().unwrap_or(0)
+    })
+    .wait();
+    // The parent's mapping is gone too: reading it through /proc/self/mem faults the page
+    // without killing us, and must fail.
     let mut buf = [0u8; 8];
     let mem = std::fs::File::open("/proc/self/mem").map_err(e("/proc/self/mem"));
     let read = mem.and_then(|f| {
