@@ -114,7 +114,7 @@ pub(crate) fn init() {
 }
 
 /// Whether the caller has `CAP_SYS_ADMIN`: it may inspect any allocation, never write one.
-fn admin() -> bool {
+pub(crate) fn admin() -> bool {
     // SAFETY: `capable` only reads the caller's credentials.
     unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
 }

@@ -152,10 +152,7 @@ unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
             uapi::IOC_ALLOC => inout(arg, |req: &mut uapi::Alloc| state.alloc(req)),
             uapi::IOC_FREE => {
                 let state: Arc<MoreramFile> = state.into();
-                let req: uapi::Handle =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Handle>())
-                        .reader()
-                        .read()?;
+                let req: uapi::Handle = read_in(arg)?;
                 if req.reserved0 != 0 || req.reserved.iter().any(|&r| r != 0) {
                     return Err(EINVAL);
                 }
@@ -183,27 +180,18 @@ unsafe extern "C" fn moreram_ioctl(file: *mut bindings::file, cmd: c_uint, arg: 
             }
             uapi::IOC_IMPORT => inout(arg, |req: &mut uapi::Import| state.import(req)),
             uapi::IOC_CONTROL => {
-                let req: uapi::Control =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Control>())
-                        .reader()
-                        .read()?;
+                let req: uapi::Control = read_in(arg)?;
                 state.control(&req).map(|()| 0)
             }
             uapi::IOC_RIGHTS => inout(arg, |req: &mut uapi::Rights| state.rights(req)),
             uapi::IOC_PROCS => ioctl_procs(arg),
             uapi::IOC_RESERVE => {
-                let req: uapi::Reserve =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Reserve>())
-                        .reader()
-                        .read()?;
+                let req: uapi::Reserve = read_in(arg)?;
                 state.reserve(&req).map(|()| 0)
             }
             uapi::IOC_SCAVENGE => inout(arg, file::scavenge),
             uapi::IOC_NOTIFY => {
-                let req: uapi::Notify =
-                    UserSlice::new(UserPtr::from_addr(arg), size_of::<uapi::Notify>())
-                        .reader()
-                        .read()?;
+                let req: uapi::Notify = read_in(arg)?;
                 state.notify(&req).map(|()| 0)
             }
             _ => Err(ENOTTY),
@@ -278,6 +266,13 @@ unsafe extern "C" fn moreram_poll(
     } else {
         0
     }
+}
+
+/// Reads a `T` from user memory at `arg` (an `_IOW` argument).
+fn read_in<T: FromBytes>(arg: usize) -> Result<T> {
+    UserSlice::new(UserPtr::from_addr(arg), size_of::<T>())
+        .reader()
+        .read()
 }
 
 /// Reads a `T` from user memory at `arg`, lets `f` update it, and writes it back.
@@ -414,11 +409,6 @@ unsafe extern "C" fn moreram_mmap(
     }
 }
 
-fn admin() -> bool {
-    // SAFETY: `capable` only reads the caller's credentials.
-    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as c_int) }
-}
-
 fn mmap(state: &MoreramFile, vma: &VmaNew) -> Result {
     // Pages are shared with the device and with other mappings: a private copy makes no sense.
     if vma.flags() & vm::SHARED == 0 {
@@ -448,7 +438,7 @@ fn mmap(state: &MoreramFile, vma: &VmaNew) -> Result {
     )?;
     {
         let mut st = alloc.state();
-        if !alloc.may_read(&st, &me, admin()) {
+        if !alloc.may_read(&st, &me, file::admin()) {
             return Err(EACCES);
         }
         if (start..end).any(|p| is_set(&st.released, p)) {
