@@ -1,94 +1,215 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `moreram/` in debugfs: bank histograms, processes, and memdebug, after the 3DO's memdebug.
+//! `moreram/` in debugfs: bank histograms, processes and pools, and memdebug after the 3DO's.
+//! It reads the layers through their public interfaces and changes nothing but memdebug.
 //!
-//! The files themselves are made in `shim.c` (seq_file, fault-injection and poke plumbing); this
-//! module writes their contents and gives the rest of the module the memdebug switches.
+//! - `banks`: per bank, its place, sizes, fragmentation and free blocks by size;
+//! - `processes`: every open file, its handles, their rights and mappings; every pool;
+//! - `memdebug` (read-write, `0`/`1`), `poison_errors`, `leaks`: the switches and counters of
+//!   `memdebug.rs`;
+//! - `poke` (write-only, "BANK OFFSET VALUE"): writes a word into a bank behind everybody's back,
+//!   to test that memdebug notices;
+//! - `fail_alloc/`: the kernel's fault-injection attributes for allocations (made by the shim).
 
-use kernel::{bindings, prelude::*, seq_file::SeqFile, seq_print};
+use kernel::{
+    debugfs::Scope,
+    fmt,
+    page::{PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+    sync::Arc,
+    uaccess::UserSliceReader,
+};
 
-use crate::{bank, file, pool, shim};
+use crate::{front::Tier, shim, uapi};
 
-/// The byte freed VRAM is filled with while memdebug is on (the kernel's `POISON_FREE`).
-pub(crate) const POISON: u8 = 0x6b;
+/// The directory and its files; removed on drop.
+pub(crate) type Debugfs = Scope<Arc<Tier>>;
 
-/// Whether memdebug is on (`moreram/memdebug`).
-pub(crate) fn memdebug() -> bool {
-    // SAFETY: reads a flag.
-    unsafe { shim::moreram_memdebug_on() }
+/// Creates `moreram/` in debugfs for `tier`.
+pub(crate) fn create(tier: Arc<Tier>) -> impl PinInit<Debugfs, Error> {
+    Scope::dir(Ok::<_, Error>(tier), c"moreram", |tier, dir| {
+        dir.read_callback_file(c"banks", tier, &banks);
+        dir.read_callback_file(c"processes", tier, &processes);
+        dir.read_write_callback_file(c"memdebug", tier, &memdebug, &set_memdebug);
+        dir.read_callback_file(c"poison_errors", tier, &poison_errors);
+        dir.read_callback_file(c"leaks", tier, &leaks);
+        dir.write_only_callback_file(c"poke", tier, &poke);
+        // SAFETY: the name is a NUL-terminated static string; the directory was just made.
+        unsafe { shim::moreram_fail_alloc_debugfs(c"moreram".as_char_ptr()) };
+    })
 }
 
-/// Counts a failed poison check.
-pub(crate) fn poison_error() {
-    // SAFETY: bumps a counter.
-    unsafe { shim::moreram_count_poison_error() }
-}
-
-/// Counts a leak report.
-pub(crate) fn leak() {
-    // SAFETY: bumps a counter.
-    unsafe { shim::moreram_count_leak() }
-}
-
-/// Whether the fault-injection framework says this allocation must fail (`moreram/fail_alloc`).
-pub(crate) fn fail_alloc(size: u64) -> bool {
-    // SAFETY: `should_fail` on our static fault attribute.
-    unsafe { shim::moreram_should_fail_alloc(size) }
-}
-
-/// Creates the files. Called once, from module init.
-pub(crate) fn init() {
-    // SAFETY: called once; removed by `exit`.
-    unsafe { shim::moreram_debugfs_init() }
-}
-
-/// Removes the files (module exit).
-pub(crate) fn exit() {
-    // SAFETY: created by `init`.
-    unsafe { shim::moreram_debugfs_exit() }
+/// Writes `bytes` with a binary unit.
+fn size(f: &mut fmt::Formatter<'_>, bytes: u64) -> fmt::Result {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        write!(f, "{} MiB", bytes >> 20)
+    } else {
+        write!(f, "{} KiB", bytes >> 10)
+    }
 }
 
 /// `moreram/banks`.
-#[no_mangle]
-extern "C" fn moreram_debugfs_banks(m: *mut bindings::seq_file) {
-    // SAFETY: the seq_file is valid for the call.
-    let m = unsafe { SeqFile::from_raw(m) };
-    let Ok(banks) = bank::snapshot() else { return };
+fn banks(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let Ok(banks) = tier.banks.snapshot() else {
+        return Ok(());
+    };
     for b in banks.iter() {
-        b.debug_print(m);
+        let id = b.identity();
+        let (hist, largest) = b.free_blocks();
+        let free = b.free();
+        writeln!(
+            f,
+            "bank {} {:04x}:{:02x}:{:02x}.{} {:04x}:{:04x} BAR {}",
+            b.index(),
+            id.location.domain,
+            id.location.bus,
+            id.location.devfn >> 3,
+            id.location.devfn & 7,
+            id.vendor,
+            id.device,
+            id.bar.bar
+        )?;
+        writeln!(
+            f,
+            "  size {} free {} largest_free {} pooled {}",
+            b.size(),
+            free,
+            largest,
+            tier.pools.pooled(b.index())
+        )?;
+        // Fragmentation: the share of free memory that is not in the largest free block.
+        let frag = (largest * 100).checked_div(free).map_or(0, |l| 100 - l);
+        writeln!(f, "  fragmentation {}%", frag)?;
+        write!(f, "  free blocks:")?;
+        for (order, count) in hist.iter().enumerate().filter(|(_, c)| **c > 0) {
+            write!(f, " ")?;
+            size(f, (PAGE_SIZE as u64) << order)?;
+            write!(f, ":{}", count)?;
+        }
+        writeln!(f)?;
     }
+    Ok(())
 }
 
 /// `moreram/processes`.
-#[no_mangle]
-extern "C" fn moreram_debugfs_processes(m: *mut bindings::seq_file) {
-    // SAFETY: the seq_file is valid for the call.
-    let m = unsafe { SeqFile::from_raw(m) };
-    file::debug_print(m);
-    pool::debug_print(m);
-}
-
-/// `moreram/poke`: writes `value` at byte `offset` of bank `bank`, behind everybody's back, to
-/// test that memdebug notices writes to freed memory.
-#[no_mangle]
-extern "C" fn moreram_debugfs_poke(bank: u32, offset: u64, value: u64) -> i32 {
-    let Ok(banks) = bank::snapshot() else {
-        return ENOMEM.to_errno();
+fn processes(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut result = Ok(());
+    tier.for_each_file(|file| {
+        if result.is_ok() {
+            result = open_file(file, f);
+        }
+    });
+    result?;
+    let Ok(pools) = tier.pools.report() else {
+        return Ok(());
     };
-    match banks.iter().find(|b| b.index() == bank) {
-        Some(b) => match b.poke(offset, value) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        },
-        None => ENODEV.to_errno(),
+    for p in pools.iter() {
+        write!(f, "pool of pid {}: {} system pages", p.pid, p.system_pages)?;
+        for (b, n) in p.vram.iter() {
+            write!(f, ", bank {}: {} pages", b, n)?;
+        }
+        for (b, d) in p.deadlines.iter() {
+            write!(f, ", bank {} asked back by {} ns", b, d)?;
+        }
+        writeln!(f)?;
     }
+    Ok(())
 }
 
-/// Prints `bytes` with a binary unit.
-pub(crate) fn print_size(m: &SeqFile, bytes: u64) {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        seq_print!(m, "{} MiB", bytes >> 20);
-    } else {
-        seq_print!(m, "{} KiB", bytes >> 10);
+/// One open file of `moreram/processes`.
+fn open_file(file: &crate::front::file::OpenFile, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(
+        f,
+        "file {} opened by pid {}",
+        file.client_id(),
+        file.opener().nr()
+    )?;
+    let h = file.handles.lock();
+    for (handle, entry) in h.by_handle.iter() {
+        let a = &entry.alloc;
+        let (place, bank) = match a.tier() {
+            uapi::Tier::Vram(b) => ("vram bank", i64::from(b)),
+            uapi::Tier::System => ("system", -1),
+        };
+        writeln!(
+            f,
+            "  handle {} held by pid {}: {} bytes {} {} offset {:#x} mappings {} holders {}",
+            handle,
+            entry.holder.nr(),
+            a.size(),
+            place,
+            bank,
+            a.pgoff() << PAGE_SHIFT,
+            a.mappings(),
+            a.holders()
+        )?;
+        let st = a.state();
+        for (s, e, r) in st.rights.in_range(0, a.npages()) {
+            write!(
+                f,
+                "    pages {}-{}: owner {}",
+                s,
+                e - 1,
+                r.owner.as_ref().map_or(0, |p| p.nr())
+            )?;
+            for w in r.writers.iter() {
+                write!(f, " writer {}", w.nr())?;
+            }
+            writeln!(f)?;
+        }
+        for r in st.readers.iter() {
+            writeln!(f, "    shared with pid {}", r.nr())?;
+        }
     }
+    Ok(())
+}
+
+/// `moreram/memdebug`, read.
+fn memdebug(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", if tier.memdebug.on() { "Y" } else { "N" })
+}
+
+/// `moreram/poison_errors`: freed memory found written when handed out again.
+fn poison_errors(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", tier.memdebug.poison_errors())
+}
+
+/// `moreram/leaks`: files closed while their memory was still mapped elsewhere.
+fn leaks(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "{}", tier.memdebug.leaks())
+}
+
+/// Reads a short line of text from `r` into `buf`; returns it trimmed.
+fn line<'a>(r: &mut UserSliceReader, buf: &'a mut [u8]) -> Result<&'a str> {
+    let n = r.len();
+    if n > buf.len() {
+        return Err(EINVAL);
+    }
+    r.read_slice(&mut buf[..n])?;
+    core::str::from_utf8(&buf[..n])
+        .map(str::trim)
+        .map_err(|_| EINVAL)
+}
+
+/// `moreram/memdebug`, written: `1`/`Y`/`y` on, `0`/`N`/`n` off (as `debugfs_create_bool`).
+fn set_memdebug(tier: &Arc<Tier>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 8];
+    let on = match line(r, &mut buf)? {
+        "1" | "Y" | "y" => true,
+        "0" | "N" | "n" => false,
+        _ => return Err(EINVAL),
+    };
+    tier.memdebug.set(on);
+    Ok(())
+}
+
+/// `moreram/poke`: "BANK OFFSET VALUE" writes the 64-bit `VALUE` at byte `OFFSET` of bank `BANK`.
+fn poke(tier: &Arc<Tier>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 96];
+    let mut words = line(r, &mut buf)?.split_ascii_whitespace();
+    let mut next = || words.next().ok_or(EINVAL);
+    let bank: u32 = next()?.parse().map_err(|_| EINVAL)?;
+    let offset: u64 = next()?.parse().map_err(|_| EINVAL)?;
+    let value: u64 = next()?.parse().map_err(|_| EINVAL)?;
+    tier.banks.get(bank).ok_or(ENODEV)?.poke(offset, value)
 }

@@ -42,10 +42,19 @@ echo "host: cargo test: $p passed, $f failed"
 if [ $rc != 0 ] && [ "$f" = 0 ]; then fail "cargo test (did not build; see $log)"; fi
 
 # --- style ----------------------------------------------------------------------
-if rustfmt --check --edition 2021 --config-path "$KDIR/source/.rustfmt.toml" rust/*.rs >"$BUILD/logs/rustfmt.log" 2>&1; then
+# The module's files (not bindgen's output), with the kernel's rustfmt settings.
+if find rust -name '*.rs' ! -name generated.rs -print0 |
+	xargs -0 rustfmt --check --edition 2021 --config-path "$KDIR/source/.rustfmt.toml" >"$BUILD/logs/rustfmt.log" 2>&1; then
 	pass "rustfmt (module)"
 else
 	fail "rustfmt (module): see $BUILD/logs/rustfmt.log"
+fi
+# Layers only look down: no circle of imports, no lower layer naming a higher one.
+if python3 tools/testing/layers.py rust >"$BUILD/logs/layers.log" 2>&1; then
+	pass "module layers only look down"
+else
+	cat "$BUILD/logs/layers.log"
+	fail "module layers only look down"
 fi
 if (cd tools && cargo fmt --all --check) >"$BUILD/logs/cargo-fmt.log" 2>&1; then
 	pass "rustfmt (tools)"

@@ -12,7 +12,7 @@
 use core::ptr::NonNull;
 use kernel::{bindings, device::Core, error::from_err_ptr, pci, prelude::*};
 
-use crate::{bank, file, rights::Process, shim};
+use crate::{process::Process, shim};
 
 /// A registered DRM device; unplugged on drop.
 ///
@@ -44,19 +44,22 @@ impl Drop for DrmDevice {
 
 /// fdinfo of the DRM files (`shim.c`): the bytes of the bank of `parent` that `pid` owns.
 /// Returns the bank index, or -1 if `parent` is no bank.
+///
+/// # Safety
+///
+/// Called by the shim with a valid device, a valid `struct pid` or NULL, and a valid `owned`.
 #[no_mangle]
-extern "C" fn moreram_drm_usage(
+unsafe extern "C" fn moreram_drm_usage(
     parent: *mut bindings::device,
     pid: *mut bindings::pid,
     owned: *mut u64,
 ) -> i32 {
-    let Some(b) = bank::by_device(parent) else {
+    let Some(tier) = super::tier() else { return -1 };
+    let Some(b) = tier.banks.by_device(parent) else {
         return -1;
     };
-    let bytes = match Process::from_pid(pid) {
-        Some(p) => file::owned_in(b.index(), &p),
-        None => 0,
-    };
+    // SAFETY: `pid` is NULL or valid for the call (caller).
+    let bytes = unsafe { Process::from_pid(pid) }.map_or(0, |p| tier.owned_in(b.index(), &p));
     // SAFETY: `owned` points to the caller's variable.
     unsafe { *owned = bytes };
     b.index() as i32

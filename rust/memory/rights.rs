@@ -1,94 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page owners and write rights, in the spirit of the 3DO Portfolio OS.
+//! Page rights, in the spirit of the 3DO Portfolio OS: every page of an allocation has at most
+//! one owner and a set of other writers, kept as sorted runs of pages with the same rights.
 //!
-//! Every page of an allocation has at most one owner process and a set of processes the owner
-//! has allowed to write it. A process is identified by the `struct pid` of its thread group,
-//! held by reference, never by its number, which can be reused after it exits.
+//! This is the data; who may change it, and how, is the policy's (`policy/access.rs`).
 
-use core::ptr::NonNull;
-use kernel::{bindings, prelude::*};
-
-use crate::shim;
-
-/// A process: a counted reference to the `struct pid` of a thread group.
-///
-/// # Invariants
-///
-/// `0` points to a `struct pid` on which this value holds one reference.
-pub(crate) struct Process(NonNull<bindings::pid>);
-
-// SAFETY: a `struct pid` reference may be taken and dropped on any thread.
-unsafe impl Send for Process {}
-// SAFETY: `&Process` only compares pointers and reads the pid number, which the kernel allows
-// concurrently.
-unsafe impl Sync for Process {}
-
-impl Process {
-    /// The calling process.
-    pub(crate) fn current() -> Self {
-        // SAFETY: `moreram_current_tgid` returns a new reference to current's thread-group pid,
-        // which always exists for a running task.
-        let pid = unsafe { shim::moreram_current_tgid() };
-        // INVARIANT: we own the reference just taken. `current`'s tgid pid is never NULL.
-        Self(NonNull::new(pid).unwrap_or(NonNull::dangling()))
-    }
-
-    /// The live process whose thread-group id is `nr` in the caller's pid namespace.
-    pub(crate) fn find(nr: i32) -> Result<Self> {
-        if nr <= 0 {
-            return Err(EINVAL);
-        }
-        // SAFETY: `moreram_find_tgid` takes its own RCU read lock and returns a new reference, or
-        // NULL when no thread group has that id.
-        let pid = unsafe { shim::moreram_find_tgid(nr) };
-        // INVARIANT: the reference is ours.
-        NonNull::new(pid).map(Self).ok_or(ESRCH)
-    }
-
-    /// The process of `pid` (a new reference), or `None` for NULL.
-    pub(crate) fn from_pid(pid: *mut bindings::pid) -> Option<Self> {
-        let pid = NonNull::new(pid)?;
-        // SAFETY: the caller's `pid` is valid; we take our own reference.
-        unsafe { shim::moreram_get_pid(pid.as_ptr()) };
-        // INVARIANT: the reference was just taken.
-        Some(Self(pid))
-    }
-
-    /// The `struct pid`.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
-        self.0.as_ptr()
-    }
-
-    /// The process's thread-group id in the caller's pid namespace; 0 when it is not visible
-    /// there or has been reaped.
-    pub(crate) fn nr(&self) -> i32 {
-        // SAFETY: `self.0` is a valid `struct pid` by the type invariants.
-        unsafe { shim::moreram_pid_nr(self.0.as_ptr()) }
-    }
-}
-
-impl Clone for Process {
-    fn clone(&self) -> Self {
-        // SAFETY: `self.0` is a valid `struct pid`; the new reference is owned by the clone.
-        unsafe { shim::moreram_get_pid(self.0.as_ptr()) };
-        // INVARIANT: the reference was just taken.
-        Self(self.0)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SAFETY: we own one reference (type invariants).
-        unsafe { bindings::put_pid(self.0.as_ptr()) };
-    }
-}
-
-impl PartialEq for Process {
-    fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
-    }
-}
+use kernel::prelude::*;
 
 /// The rights on a run of pages.
 pub(crate) struct PageRights<P> {
@@ -106,6 +23,11 @@ impl<P: PartialEq> PageRights<P> {
         self.owner.as_ref() == Some(p) || self.writers.contains(p)
     }
 
+    /// Whether `p` owns the pages.
+    pub(crate) fn owned_by(&self, p: &P) -> bool {
+        self.owner.as_ref() == Some(p)
+    }
+
     fn same(&self, other: &Self) -> bool {
         self.owner == other.owner
             && self.former == other.former
@@ -115,10 +37,10 @@ impl<P: PartialEq> PageRights<P> {
 }
 
 /// A run of pages `[start, end)` with the same rights.
-pub(crate) struct Run<P> {
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub(crate) rights: PageRights<P>,
+struct Run<P> {
+    start: u64,
+    end: u64,
+    rights: PageRights<P>,
 }
 
 /// The rights of every page of an allocation, as sorted runs that cover `[0, npages)`.
@@ -172,8 +94,13 @@ impl<P: Clone + PartialEq> Runs<P> {
         self.in_range(start, end).all(|(_, _, r)| f(r))
     }
 
+    /// Whether some page of `[start, end)` satisfies `f`.
+    pub(crate) fn any(&self, start: u64, end: u64, f: impl Fn(&PageRights<P>) -> bool) -> bool {
+        self.in_range(start, end).any(|(_, _, r)| f(r))
+    }
+
     /// Splits the run containing `page` so that a run starts at `page`. Needs one free slot of
-    /// capacity (see [`Runs::update`]).
+    /// capacity (see [`Runs::update`]). Changes no page's rights.
     fn split_at(&mut self, page: u64) -> Result {
         let Some(i) = self
             .runs
@@ -203,25 +130,46 @@ impl<P: Clone + PartialEq> Runs<P> {
         Ok(())
     }
 
-    /// Applies `f` to the rights of every page of `[start, end)`, then merges equal neighbours.
+    /// Changes the rights of every page of `[start, end)`, all or nothing.
     ///
-    /// `f` must not fail after it has changed anything; on an allocation failure nothing changes.
+    /// `prepare` runs first on every run of the range and may fail (to make room, say) but must
+    /// not change what the rights say; `apply` then changes them and cannot fail. If anything
+    /// fails, no page's rights have changed.
     pub(crate) fn update(
         &mut self,
         start: u64,
         end: u64,
-        mut f: impl FnMut(&mut PageRights<P>) -> Result,
+        mut prepare: impl FnMut(&mut PageRights<P>) -> Result,
+        mut apply: impl FnMut(&mut PageRights<P>),
     ) -> Result {
-        // Room for the two splits first, so that nothing fails half way.
+        let prepared = self.prepare(start, end, &mut prepare);
+        if prepared.is_ok() {
+            for r in self.runs.iter_mut() {
+                if r.start >= start && r.end <= end {
+                    apply(&mut r.rights);
+                }
+            }
+        }
+        // Merge what splitting (or applying) made equal.
+        self.coalesce();
+        prepared
+    }
+
+    fn prepare(
+        &mut self,
+        start: u64,
+        end: u64,
+        prepare: &mut impl FnMut(&mut PageRights<P>) -> Result,
+    ) -> Result {
+        // Room for the two splits first.
         self.runs.reserve(2, GFP_KERNEL)?;
         self.split_at(start)?;
         self.split_at(end)?;
         for r in self.runs.iter_mut() {
             if r.start >= start && r.end <= end {
-                f(&mut r.rights)?;
+                prepare(&mut r.rights)?;
             }
         }
-        self.coalesce();
         Ok(())
     }
 
@@ -249,6 +197,17 @@ mod tests {
     use super::Runs;
     use kernel::prelude::*;
 
+    fn grant(r: &mut Runs<u32>, start: u64, end: u64, p: u32) -> Result {
+        r.update(
+            start,
+            end,
+            |x| x.writers.reserve(1, GFP_KERNEL).map_err(Into::into),
+            |x| {
+                let _ = x.writers.push_within_capacity(p);
+            },
+        )
+    }
+
     #[test]
     fn owner_writes_others_do_not() -> Result {
         let r = Runs::new(8, 1u32)?;
@@ -262,40 +221,73 @@ mod tests {
     fn grant_revoke_give_on_ranges() -> Result {
         let mut r = Runs::new(16, 1u32)?;
         // Grant 2 the write right on pages 4..8.
-        r.update(4, 8, |p| p.writers.push(2, GFP_KERNEL).map_err(Into::into))?;
+        grant(&mut r, 4, 8, 2)?;
         assert_eq!(r.len(), 3);
         assert!(r.all(4, 8, |p| p.may_write(&2)));
         assert!(!r.all(3, 8, |p| p.may_write(&2)));
         assert!(!r.all(4, 9, |p| p.may_write(&2)));
         // Revoke it from everyone on 0..16: the runs merge back into one.
-        r.update(0, 16, |p| {
-            p.writers.clear();
-            Ok(())
-        })?;
+        r.update(0, 16, |_| Ok(()), |p| p.writers.clear())?;
         assert_eq!(r.len(), 1);
         // Give pages 10..12 to 3: 1 can no longer write them, 3 can.
-        r.update(10, 12, |p| {
-            p.owner = Some(3);
-            p.writers.clear();
-            Ok(())
-        })?;
+        r.update(
+            10,
+            12,
+            |_| Ok(()),
+            |p| {
+                p.owner = Some(3);
+                p.writers.clear();
+            },
+        )?;
         assert!(r.all(10, 12, |p| p.may_write(&3) && !p.may_write(&1)));
         assert!(r.all(0, 10, |p| p.may_write(&1)));
         assert!(r.all(12, 16, |p| p.may_write(&1)));
         assert_eq!(r.len(), 3);
-        assert!(r.at(11).map(|p| p.owner == Some(3)).unwrap_or(false));
+        assert!(r.at(11).is_some_and(|p| p.owner == Some(3)));
         Ok(())
     }
 
     #[test]
     fn ownerless_pages() -> Result {
         let mut r = Runs::new(4, 1u32)?;
-        r.update(0, 4, |p| {
-            p.owner = None;
-            Ok(())
-        })?;
+        r.update(0, 4, |_| Ok(()), |p| p.owner = None)?;
         assert!(!r.all(0, 4, |p| p.may_write(&1)));
         assert!(r.all(0, 4, |p| p.owner.is_none()));
+        Ok(())
+    }
+
+    /// A change that fails part way (an allocation failure injected into the second run's
+    /// preparation) leaves every page's rights as they were: no partial grant.
+    #[test]
+    fn failed_update_changes_nothing() -> Result {
+        let mut r = Runs::new(16, 1u32)?;
+        grant(&mut r, 4, 8, 2)?;
+        assert_eq!(r.len(), 3);
+        // Grant 3 on 0..12, which covers three runs; the second one's preparation fails.
+        let mut seen = 0;
+        let failed = r.update(
+            0,
+            12,
+            |x| {
+                seen += 1;
+                if seen == 2 {
+                    return Err(ENOMEM);
+                }
+                x.writers.reserve(1, GFP_KERNEL).map_err(Into::into)
+            },
+            |x| {
+                let _ = x.writers.push_within_capacity(3);
+            },
+        );
+        assert_eq!(failed, Err(ENOMEM));
+        assert!(!r.any(0, 16, |p| p.may_write(&3)));
+        assert!(r.all(4, 8, |p| p.may_write(&2)));
+        assert!(!r.any(0, 4, |p| p.may_write(&2)));
+        assert_eq!(r.len(), 3);
+        // And the same change with nothing failing applies everywhere.
+        grant(&mut r, 0, 12, 3)?;
+        assert!(r.all(0, 12, |p| p.may_write(&3)));
+        assert!(!r.any(12, 16, |p| p.may_write(&3)));
         Ok(())
     }
 }

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An open `/dev/moreram`: its handles, by number and by mmap offset, its accounting, and its
+//! scavenge events.
+
+use kernel::{
+    bindings, new_mutex, new_poll_condvar,
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+    sync::{
+        atomic::{Atomic, Relaxed},
+        poll::PollCondVar,
+        Arc, Mutex,
+    },
+};
+
+use super::Tier;
+use crate::{memory::Allocation, policy::pool::Request, process::Process, uapi};
+
+/// A handle: an allocation, and the process that holds it (that allocated or imported it).
+pub(crate) struct Handle {
+    pub(crate) alloc: Arc<Allocation>,
+    pub(crate) holder: Process,
+}
+
+/// The handles of one open file.
+pub(crate) struct Handles {
+    /// Handle to give next; handles are never reused within a file.
+    next: u32,
+    pub(crate) by_handle: RBTree<u32, Handle>,
+    /// Handle by the *last* page offset of the allocation, so that a lower-bound search from any
+    /// page finds the allocation containing it.
+    by_last_pgoff: RBTree<u64, u32>,
+    pub(crate) vram_bytes: u64,
+    pub(crate) system_bytes: u64,
+}
+
+impl Handles {
+    fn account(&mut self, alloc: &Allocation, add: bool) {
+        let bytes = match alloc.tier() {
+            uapi::Tier::Vram(_) => &mut self.vram_bytes,
+            uapi::Tier::System => &mut self.system_bytes,
+        };
+        if add {
+            *bytes += alloc.size();
+        } else {
+            *bytes -= alloc.size();
+        }
+    }
+}
+
+impl Drop for Handles {
+    fn drop(&mut self) {
+        // The file is going: every holder lets go of what its handles held here.
+        for h in self.by_handle.values() {
+            h.alloc.unhold(&h.holder);
+        }
+    }
+}
+
+/// Per-open-file state, in the file's `private_data`.
+#[pin_data]
+pub(crate) struct OpenFile {
+    pub(crate) tier: Arc<Tier>,
+    /// The file's address space (the inode's); user mappings live there.
+    mapping: *mut bindings::address_space,
+    /// The process that opened the file: scavenge requests for its pool are queued here.
+    opener: Process,
+    /// Protected by its mutex; taken after the tier's file registry, before shares.
+    #[pin]
+    pub(crate) handles: Mutex<Handles>,
+    /// Scavenge requests not read yet.
+    #[pin]
+    events: Mutex<KVec<uapi::moreram_event>>,
+    /// Woken when an event is queued; `poll` waits on it.
+    #[pin]
+    event_cv: PollCondVar,
+    /// A signal to send with every event, or 0.
+    signal: Atomic<u32>,
+    /// `drm-client-id`.
+    client_id: u64,
+}
+
+// SAFETY: `mapping` is only handed to the mm, which may use it from any thread; the rest is
+// protected by the mutexes.
+unsafe impl Send for OpenFile {}
+// SAFETY: as above.
+unsafe impl Sync for OpenFile {}
+
+impl OpenFile {
+    /// State for a file of `tier` being opened, whose address space is `mapping`.
+    pub(crate) fn open(
+        tier: &Arc<Tier>,
+        mapping: *mut bindings::address_space,
+    ) -> Result<Arc<Self>> {
+        let file = Arc::pin_init(
+            try_pin_init!(OpenFile {
+                tier: tier.clone(),
+                mapping,
+                opener: Process::current()?,
+                events <- new_mutex!(KVec::new()),
+                event_cv <- new_poll_condvar!("moreram::event_cv"),
+                signal: Atomic::new(0),
+                client_id: tier.next_client_id(),
+                handles <- new_mutex!(Handles {
+                    next: 1,
+                    by_handle: RBTree::new(),
+                    by_last_pgoff: RBTree::new(),
+                    vram_bytes: 0,
+                    system_bytes: 0,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        tier.add_file(file.clone())?;
+        Ok(file)
+    }
+
+    /// The file is being released: forget it and every share it made.
+    pub(crate) fn release(self: &Arc<Self>) {
+        self.tier.remove_file(self);
+        // memdebug: allocations still mapped elsewhere outlive the file that made them.
+        if self.tier.memdebug.on() {
+            let h = self.handles.lock();
+            for (handle, entry) in h.by_handle.iter() {
+                if entry.alloc.mappings() > 0 {
+                    self.tier.memdebug.leak();
+                    pr_warn!(
+                        "moreram: memdebug: pid {} closed its file with handle {} ({} bytes) still mapped elsewhere\n",
+                        entry.holder.nr(),
+                        handle,
+                        entry.alloc.size()
+                    );
+                }
+            }
+        }
+        self.tier.unshare_file(self, None);
+    }
+
+    pub(crate) fn opener(&self) -> &Process {
+        &self.opener
+    }
+
+    pub(crate) fn client_id(&self) -> u64 {
+        self.client_id
+    }
+
+    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
+        self.mapping
+    }
+
+    /// Adds `alloc`, held by `holder`, as a new handle; returns the handle. On failure `holder`
+    /// lets go of the allocation again.
+    pub(crate) fn insert(&self, alloc: Arc<Allocation>, holder: Process) -> Result<u32> {
+        let inserted = self.try_insert(&alloc, &holder);
+        if inserted.is_err() {
+            alloc.unhold(&holder);
+        }
+        inserted
+    }
+
+    fn try_insert(&self, alloc: &Arc<Allocation>, holder: &Process) -> Result<u32> {
+        // Reserve the tree nodes first: nothing can fail after the handle number is taken.
+        let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let pgoff_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut h = self.handles.lock();
+        let handle = h.next;
+        h.next = handle.checked_add(1).ok_or(EMFILE)?;
+        h.account(alloc, true);
+        let last = alloc.pgoff() + alloc.npages() - 1;
+        h.by_last_pgoff.insert(pgoff_node.into_node(last, handle));
+        h.by_handle.insert(handle_node.into_node(
+            handle,
+            Handle {
+                alloc: alloc.clone(),
+                holder: holder.clone(),
+            },
+        ));
+        Ok(handle)
+    }
+
+    /// Removes `handle`, which only its holder may do.
+    pub(crate) fn remove(&self, handle: u32, me: &Process) -> Result<Handle> {
+        let mut h = self.handles.lock();
+        let entry = h.by_handle.get(&handle).ok_or(ENOENT)?;
+        // Only the holder frees its handle, not a process that shares the file descriptor.
+        if entry.holder != *me {
+            return Err(EPERM);
+        }
+        let entry = h.by_handle.remove(&handle).ok_or(ENOENT)?;
+        h.by_last_pgoff
+            .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1));
+        h.account(&entry.alloc, false);
+        Ok(entry)
+    }
+
+    /// The allocation behind `handle`.
+    pub(crate) fn get(&self, handle: u32) -> Result<Arc<Allocation>> {
+        let h = self.handles.lock();
+        Ok(h.by_handle.get(&handle).ok_or(ENOENT)?.alloc.clone())
+    }
+
+    /// The allocation containing page offset `pgoff`, if this file has one.
+    pub(crate) fn find_by_pgoff(&self, pgoff: u64) -> Option<Arc<Allocation>> {
+        let h = self.handles.lock();
+        let cursor = h.by_last_pgoff.cursor_lower_bound(&pgoff)?;
+        let (_, handle) = cursor.current();
+        let alloc = &h.by_handle.get(handle)?.alloc;
+        (alloc.pgoff() <= pgoff).then(|| alloc.clone())
+    }
+
+    /// Calls `f` on the allocation of every handle.
+    pub(crate) fn for_each_allocation(
+        &self,
+        mut f: impl FnMut(&Arc<Allocation>) -> Result,
+    ) -> Result {
+        let h = self.handles.lock();
+        for entry in h.by_handle.values() {
+            f(&entry.alloc)?;
+        }
+        Ok(())
+    }
+
+    /// Queues a scavenge request, wakes the readers, and sends the signal asked for.
+    pub(crate) fn push_event(&self, r: &Request) {
+        let e = uapi::moreram_event {
+            type_: uapi::MORERAM_EVENT_SCAVENGE,
+            bank: r.bank,
+            bytes: r.bytes,
+            deadline_ns: r.deadline_ns as u64,
+            ..Default::default()
+        };
+        let queued = self.events.lock().push(e, GFP_KERNEL).is_ok();
+        if queued {
+            self.event_cv.notify_all();
+        }
+        let sig = self.signal.load(Relaxed);
+        if sig != 0 {
+            super::signal(&r.process, sig);
+        }
+    }
+
+    /// Sets the signal sent with every event (0 for none).
+    pub(crate) fn set_signal(&self, signal: u32) {
+        self.signal.store(signal, Relaxed);
+    }
+
+    /// Whether an event waits to be read.
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.lock().is_empty()
+    }
+
+    /// The condition variable `poll` registers on.
+    pub(crate) fn event_cv(&self) -> &PollCondVar {
+        &self.event_cv
+    }
+
+    /// The oldest event; waits for one unless `nonblock`.
+    pub(crate) fn next_event(&self, nonblock: bool) -> Result<uapi::moreram_event> {
+        let mut ev = self.events.lock();
+        loop {
+            if !ev.is_empty() {
+                return ev.remove(0).map_err(|_| EINVAL);
+            }
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            if self.event_cv.wait_interruptible(&mut ev) {
+                return Err(ERESTARTSYS);
+            }
+        }
+    }
+}

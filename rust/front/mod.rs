@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The front: the tier as programs see it through `/dev/moreram`. Open files and their handles,
+//! the ioctls, scavenge events, shares, fdinfo, and [`Tier`], the object that owns every
+//! registry the module has.
+//!
+//! # Lock order
+//!
+//! Locks are taken only in this order (a lock may be skipped, never taken out of order):
+//!
+//! 1. the mm's locks, `mmap_lock` or a VMA lock (held by the kernel in `mmap` and page faults,
+//!    and around `vm_ops.close`);
+//! 2. [`Tier::files`], the open files;
+//! 3. [`file::OpenFile`]'s `handles`;
+//! 4. [`Tier::shares`], the share tokens;
+//! 5. an allocation's state (`memory`);
+//! 6. the pools (`policy::pool`; the shrinker only try-locks them);
+//! 7. the bank registry and a bank's locks (`bank`), then the mm's `i_mmap_rwsem` and page-table
+//!    locks, then a buddy allocator's own lock.
+//!
+//! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes the bank's
+//! locks). An open file's `events` nests inside 2 only (scavenge requests are delivered with no
+//! other lock held).
+
+pub(crate) mod fdinfo;
+pub(crate) mod file;
+mod ioctl;
+pub(crate) mod misc;
+mod share;
+
+use kernel::{
+    bindings, new_mutex,
+    page::PAGE_SHIFT,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex,
+    },
+};
+
+use crate::{
+    bank::{Bank, Banks, WatermarkDefaults},
+    memdebug::MemDebug,
+    memory::{Allocation, Space},
+    policy::{
+        placement::Sources,
+        pool::{Pools, Request},
+    },
+    process::Process,
+    uapi,
+};
+use file::OpenFile;
+use share::Share;
+
+/// The tier: the banks, the pools, the allocations' space, and the open files and shares of
+/// `/dev/moreram`. One per module; the misc device, the PCI driver and debugfs each hold it.
+#[pin_data]
+pub(crate) struct Tier {
+    #[pin]
+    pub(crate) banks: Banks,
+    pub(crate) pools: Arc<Pools>,
+    pub(crate) space: Arc<Space>,
+    pub(crate) memdebug: Arc<MemDebug>,
+    /// Every open file. See the module documentation for the lock order.
+    #[pin]
+    files: Mutex<KVec<Arc<OpenFile>>>,
+    /// Every live share token.
+    #[pin]
+    shares: Mutex<KVec<Share>>,
+    /// The next `drm-client-id`: unique among open files for the module's lifetime.
+    next_client: Atomic<u64>,
+    /// What new banks start with.
+    pub(crate) watermarks: WatermarkDefaults,
+}
+
+impl Tier {
+    pub(crate) fn new(watermarks: WatermarkDefaults) -> Result<Arc<Self>> {
+        let pools = Arc::pin_init(Pools::new(), GFP_KERNEL)?;
+        let space = Space::new(pools.clone())?;
+        let memdebug = Arc::new(MemDebug::new(), GFP_KERNEL)?;
+        Arc::pin_init(
+            try_pin_init!(Tier {
+                banks <- Banks::new(),
+                pools,
+                space,
+                memdebug,
+                files <- new_mutex!(KVec::new()),
+                shares <- new_mutex!(KVec::new()),
+                next_client: Atomic::new(1),
+                watermarks,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// What allocations draw on.
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            banks: &self.banks,
+            pools: &self.pools,
+            space: &self.space,
+            memdebug: &self.memdebug,
+        }
+    }
+
+    /// Takes a bank out of the tier (its device unbinds): no new allocation finds it, every user
+    /// mapping of it goes, and so do the reservations of it.
+    pub(crate) fn remove_bank(&self, bank: &Arc<Bank>) {
+        self.banks.remove(bank);
+        bank.revoke();
+        self.pools.forget_bank(bank.index());
+    }
+
+    /// A bank as `MORERAM_IOC_BANKS` reports it.
+    pub(crate) fn bank_info(&self, b: &Bank) -> uapi::moreram_bank_info {
+        let id = b.identity();
+        let w = b.watermarks();
+        let mut flags = 0;
+        if id.bar.prefetchable {
+            flags |= uapi::MORERAM_BANK_PREFETCHABLE;
+        }
+        if id.bar.is_64bit {
+            flags |= uapi::MORERAM_BANK_64BIT;
+        }
+        uapi::moreram_bank_info {
+            index: b.index(),
+            flags,
+            size: b.size(),
+            free: b.free(),
+            bar_start: id.bar.start,
+            bar_len: id.bar.len,
+            pci_domain: id.location.domain,
+            pci_bus: id.location.bus,
+            pci_dev: id.location.devfn >> 3,
+            pci_func: id.location.devfn & 7,
+            bar: id.bar.bar as u8,
+            vendor: id.vendor,
+            device: id.device,
+            largest_free: b.largest_free(),
+            pooled: self.pools.pooled(b.index()),
+            low_watermark: w.low << PAGE_SHIFT,
+            min_watermark: w.min << PAGE_SHIFT,
+            ..Default::default()
+        }
+    }
+
+    /// Delivers scavenge requests to every open file of each process asked, and its signal.
+    fn deliver(&self, requests: &[Request]) {
+        if requests.is_empty() {
+            return;
+        }
+        let files = self.files.lock();
+        for r in requests {
+            for f in files.iter().filter(|f| f.opener() == &r.process) {
+                f.push_event(r);
+            }
+        }
+    }
+
+    /// Every allocation of every open file that `keep` accepts, once, whatever the number of
+    /// files holding it.
+    fn allocations(&self, keep: impl Fn(&Allocation) -> bool) -> Result<KVec<Arc<Allocation>>> {
+        let mut allocs: KVec<Arc<Allocation>> = KVec::new();
+        let files = self.files.lock();
+        for f in files.iter() {
+            f.for_each_allocation(|a| {
+                if keep(a) && !allocs.iter().any(|x| Arc::ptr_eq(x, a)) {
+                    allocs.push(a.clone(), GFP_KERNEL)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(allocs)
+    }
+
+    /// Bytes of bank `bank` that `p` owns now.
+    pub(crate) fn owned_in(&self, bank: u32, p: &Process) -> u64 {
+        let Ok(allocs) = self.allocations(|a| a.tier() == uapi::Tier::Vram(bank)) else {
+            return 0;
+        };
+        let mut bytes = 0;
+        for a in allocs.iter() {
+            let st = a.state();
+            for (s, e, r) in st.rights.in_range(0, a.npages()) {
+                if r.owned_by(p) {
+                    bytes += (e - s) << PAGE_SHIFT;
+                }
+            }
+        }
+        bytes
+    }
+
+    /// Processes owning pages of bank `bank` now.
+    pub(crate) fn processes_in(&self, bank: u32) -> usize {
+        let Ok(allocs) = self.allocations(|a| a.tier() == uapi::Tier::Vram(bank)) else {
+            return 0;
+        };
+        let mut owners: KVec<Process> = KVec::new();
+        for a in allocs.iter() {
+            let st = a.state();
+            for (_, _, r) in st.rights.in_range(0, a.npages()) {
+                if let Some(o) = &r.owner {
+                    if !owners.contains(o) && owners.push(o.clone(), GFP_KERNEL).is_err() {
+                        return owners.len();
+                    }
+                }
+            }
+        }
+        owners.len()
+    }
+
+    /// `MORERAM_IOC_PROCS`: bytes owned per process, over every allocation of every open file.
+    fn procs(&self) -> Result<KVec<uapi::moreram_proc_info>> {
+        let allocs = self.allocations(|_| true)?;
+        let mut out: KVec<(Process, u64, u64)> = KVec::new();
+        for a in allocs.iter() {
+            let st = a.state();
+            for (s, e, r) in st.rights.in_range(0, a.npages()) {
+                let Some(owner) = &r.owner else { continue };
+                let bytes = (e - s) << PAGE_SHIFT;
+                let i = match out.iter().position(|(p, _, _)| p == owner) {
+                    Some(i) => i,
+                    None => {
+                        out.push((owner.clone(), 0, 0), GFP_KERNEL)?;
+                        out.len() - 1
+                    }
+                };
+                match a.tier() {
+                    uapi::Tier::Vram(_) => out[i].1 += bytes,
+                    uapi::Tier::System => out[i].2 += bytes,
+                }
+            }
+        }
+        let mut infos = KVec::with_capacity(out.len(), GFP_KERNEL)?;
+        for (p, vram, system) in out.iter() {
+            let pid = p.nr();
+            // Processes outside the caller's pid namespace are not shown.
+            if pid != 0 {
+                infos.push(
+                    uapi::moreram_proc_info {
+                        pid,
+                        vram: *vram,
+                        system: *system,
+                        ..Default::default()
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        infos.sort_unstable_by_key(|i| i.pid);
+        Ok(infos)
+    }
+
+    /// Calls `f` on every open file, with the file registry locked.
+    pub(crate) fn for_each_file(&self, mut f: impl FnMut(&OpenFile)) {
+        for file in self.files.lock().iter() {
+            f(file);
+        }
+    }
+
+    fn add_file(&self, f: Arc<OpenFile>) -> Result {
+        self.files.lock().push(f, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn remove_file(&self, f: &Arc<OpenFile>) {
+        self.files.lock().retain(|x| !Arc::ptr_eq(x, f));
+    }
+
+    fn next_client_id(&self) -> u64 {
+        self.next_client.fetch_add(1, Relaxed)
+    }
+}
+
+/// Sends `signal` to `p`, as `MORERAM_IOC_NOTIFY` asked `p` itself: a signal to a gone process
+/// is lost.
+fn signal(p: &Process, signal: u32) {
+    // SAFETY: `as_ptr` is a valid `struct pid`.
+    unsafe { bindings::kill_pid(p.as_ptr(), signal as i32, 1) };
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Allocations and their mappings: the pages of one tier, who owns and may write each of them,
+//! where they are mapped, and how pages go back when nobody owns or maps them any more.
+//!
+//! An allocation knows nothing of files: the front holds it through handles, and user mappings
+//! hold it through their VMAs (`mapping.rs`). Pages it lets go of while their former owner lives
+//! go to whatever [`Reclaim`] the layer above registered in the [`Space`] (the pools).
+//!
+//! # Locks
+//!
+//! [`Allocation::state`] is taken after the front's locks and before the pools' and the banks'
+//! (releasing pages credits pools and frees bank blocks under it). Faults check rights and insert
+//! pages under it, and rights change and zap under it, so no page can stay mapped on old rights.
+
+pub(crate) mod mapping;
+pub(crate) mod pages;
+pub(crate) mod rights;
+
+use kernel::{
+    bitmap::BitmapVec,
+    new_mutex,
+    page::{Page, PAGE_SHIFT, PAGE_SIZE},
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, Mutex, MutexGuard,
+    },
+    task::Kuid,
+};
+
+use crate::{bank::layout::is_set, bank::ZapRange, process::Process, uapi::Tier};
+use pages::Pages;
+use rights::Runs;
+
+/// Where the pages an allocation lets go of go while their former owner lives: its pool, kept by
+/// the layer above.
+pub(crate) trait Reclaim: Send + Sync {
+    /// `pages` pages of bank `bank`, given back to the bank, were `owner`'s.
+    fn vram(&self, owner: &Process, bank: u32, pages: u64);
+    /// `page`, a system page no page table maps, was `owner`'s.
+    fn page(&self, owner: &Process, page: Page);
+}
+
+/// Where allocations live: the offsets they are mapped at, and what they hold together.
+pub(crate) struct Space {
+    /// The next free page offset for mmap. Offsets are never reused, so a stale offset can never
+    /// name somebody else's allocation, and zapping one allocation's range touches no other.
+    next_pgoff: Atomic<u64>,
+    /// Bytes of system pages held by allocations.
+    system_used: Atomic<u64>,
+    reclaim: Arc<dyn Reclaim>,
+}
+
+/// Offsets must stay representable as a byte `loff_t`.
+const MAX_PGOFF: u64 = (i64::MAX as u64) >> PAGE_SHIFT;
+
+impl Space {
+    pub(crate) fn new(reclaim: Arc<dyn Reclaim>) -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                next_pgoff: Atomic::new(1),
+                system_used: Atomic::new(0),
+                reclaim,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Page offsets for an allocation of `npages` pages, never handed out before.
+    pub(crate) fn reserve_pgoff(&self, npages: u64) -> Result<u64> {
+        // One guard page between allocations: a mapping can never run into the next one.
+        let span = npages.checked_add(1).ok_or(EOVERFLOW)?;
+        let pgoff = self.next_pgoff.fetch_add(span, Relaxed);
+        match pgoff.checked_add(span) {
+            Some(end) if end <= MAX_PGOFF => Ok(pgoff),
+            _ => Err(EOVERFLOW),
+        }
+    }
+
+    /// Bytes of system pages held by allocations.
+    pub(crate) fn system_used(&self) -> u64 {
+        self.system_used.load(Relaxed)
+    }
+
+    fn system_used_add(&self, bytes: u64) {
+        self.system_used.fetch_add(bytes, Relaxed);
+    }
+
+    fn system_used_sub(&self, bytes: u64) {
+        self.system_used.fetch_sub(bytes, Relaxed);
+    }
+}
+
+/// A process holding handles to an allocation.
+struct Holder {
+    process: Process,
+    handles: u32,
+}
+
+/// A mapping (VMA) of an allocation: its id and the pages it covers.
+struct MappedRange {
+    id: u64,
+    start: u64,
+    end: u64,
+}
+
+/// What changes during an allocation's life; under [`Allocation::state`].
+pub(crate) struct State {
+    pub(crate) pages: Pages,
+    /// Owner and writers of every page.
+    pub(crate) rights: Runs<Process>,
+    /// Processes the allocation was shared with by name; they may read it whatever their user.
+    pub(crate) readers: KVec<Process>,
+    holders: KVec<Holder>,
+    maps: KVec<MappedRange>,
+    next_map: u64,
+    /// Pages given back: ownerless and unmapped.
+    released: BitmapVec,
+}
+
+impl State {
+    /// Whether page `index` has been given back.
+    pub(crate) fn is_released(&self, index: u64) -> bool {
+        is_set(&self.released, index)
+    }
+
+    /// Whether some page of `[start, end)` has been given back.
+    pub(crate) fn any_released(&self, start: u64, end: u64) -> bool {
+        (start..end).any(|p| self.is_released(p))
+    }
+
+    /// Whether page `index` is ownerless, mapped by nobody, and not given back yet.
+    fn unused(&self, index: u64) -> bool {
+        self.rights.at(index).is_some_and(|r| r.owner.is_none())
+            && !self.maps.iter().any(|m| m.start <= index && index < m.end)
+            && !self.is_released(index)
+    }
+}
+
+/// One allocation.
+#[pin_data]
+pub(crate) struct Allocation {
+    size: u64,
+    /// The ABI flags it was made with.
+    flags: u32,
+    tier: Tier,
+    /// Where its user mappings are: first page in the mmap offset space of `/dev/moreram`, and the
+    /// address space, valid while the allocation lives (see `new`).
+    range: ZapRange,
+    /// The effective user of the process that allocated it.
+    euid: Kuid,
+    /// Number of VMAs that map it.
+    mappings: Atomic<u32>,
+    #[pin]
+    state: Mutex<State>,
+    space: Arc<Space>,
+}
+
+// SAFETY: `range` only passes its pointer to `unmap_mapping_range`, which may run on any thread;
+// the rest is `Send` or under the mutex.
+unsafe impl Send for Allocation {}
+// SAFETY: as above.
+unsafe impl Sync for Allocation {}
+
+impl Allocation {
+    /// An allocation of `pages`, zeroed, owned by `owner`, which holds one handle to it. `range`
+    /// says where its user mappings will be; its address space must stay valid while the
+    /// allocation lives. (Allocations live while a file holds a handle or a VMA maps them; both
+    /// pin the inode.)
+    pub(crate) fn new(
+        space: &Arc<Space>,
+        pages: Pages,
+        range: ZapRange,
+        flags: u32,
+        owner: Process,
+    ) -> Result<Arc<Self>> {
+        let npages = range.npages;
+        let mut holders = KVec::new();
+        holders.push(
+            Holder {
+                process: owner.clone(),
+                handles: 1,
+            },
+            GFP_KERNEL,
+        )?;
+        let tier = pages.tier();
+        let state = State {
+            pages,
+            rights: Runs::new(npages, owner)?,
+            readers: KVec::new(),
+            holders,
+            maps: KVec::new(),
+            next_map: 1,
+            released: BitmapVec::new(usize::try_from(npages)?, GFP_KERNEL)?,
+        };
+        Arc::pin_init(
+            try_pin_init!(Allocation {
+                size: npages << PAGE_SHIFT,
+                flags,
+                tier,
+                range,
+                euid: Kuid::current_euid(),
+                mappings: Atomic::new(0),
+                state <- new_mutex!(state),
+                space: space.clone(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn npages(&self) -> u64 {
+        self.range.npages
+    }
+
+    /// First page of the allocation in the mmap offset space.
+    pub(crate) fn pgoff(&self) -> u64 {
+        self.range.pgoff
+    }
+
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    pub(crate) fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// The user that allocated it.
+    pub(crate) fn euid(&self) -> Kuid {
+        self.euid
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Zaps every user mapping of pages `[start, end)`, in every process: their next access
+    /// faults and is checked again.
+    pub(crate) fn zap(&self, start: u64, end: u64) {
+        // The address space is valid while the allocation lives (see `new`).
+        self.range.zap(start, end);
+    }
+
+    /// One more handle held by `p`.
+    pub(crate) fn hold(&self, p: &Process) -> Result {
+        let mut st = self.state.lock();
+        if let Some(h) = st.holders.iter_mut().find(|h| h.process == *p) {
+            h.handles += 1;
+            return Ok(());
+        }
+        st.holders.push(
+            Holder {
+                process: p.clone(),
+                handles: 1,
+            },
+            GFP_KERNEL,
+        )?;
+        Ok(())
+    }
+
+    /// A handle held by `p` went away. When it was `p`'s last, `p` lets go of the pages it owns:
+    /// they become ownerless, and go back as soon as nothing maps them.
+    pub(crate) fn unhold(&self, p: &Process) {
+        let mut st = self.state.lock();
+        let Some(i) = st.holders.iter().position(|h| h.process == *p) else {
+            return;
+        };
+        st.holders[i].handles -= 1;
+        if st.holders[i].handles > 0 {
+            return;
+        }
+        let _ = st.holders.remove(i);
+        let n = self.npages();
+        let let_go = st.rights.update(
+            0,
+            n,
+            |_| Ok(()),
+            |r| {
+                if r.owned_by(p) {
+                    r.owner = None;
+                    r.writers.clear();
+                    r.former = Some(p.clone());
+                }
+            },
+        );
+        if let_go.is_ok() {
+            self.release_unused(&mut st, 0, n);
+        }
+    }
+
+    /// Number of VMAs mapping it now.
+    pub(crate) fn mappings(&self) -> u32 {
+        self.mappings.load(Relaxed)
+    }
+
+    /// Number of processes holding a handle to it.
+    pub(crate) fn holders(&self) -> usize {
+        self.state.lock().holders.len()
+    }
+
+    /// Bytes still backed by memory (not given back).
+    pub(crate) fn resident(&self) -> u64 {
+        let st = self.state.lock();
+        let n = self.npages();
+        let released = (0..n).filter(|&p| st.is_released(p)).count() as u64;
+        (n - released) << PAGE_SHIFT
+    }
+
+    /// Records a new mapping of pages `[start, end)`, made of one VMA; returns its id.
+    fn map(&self, st: &mut State, start: u64, end: u64) -> Result<u64> {
+        let id = st.next_map;
+        st.maps.push(MappedRange { id, start, end }, GFP_KERNEL)?;
+        st.next_map += 1;
+        self.vma_opened();
+        Ok(id)
+    }
+
+    /// Mapping `id` is gone (all its VMAs); pages only it kept go back if they are ownerless.
+    fn unmap(&self, id: u64) {
+        let mut st = self.state.lock();
+        if let Some(i) = st.maps.iter().position(|m| m.id == id) {
+            if let Ok(m) = st.maps.remove(i) {
+                self.release_unused(&mut st, m.start, m.end);
+            }
+        }
+    }
+
+    /// One more VMA maps the allocation.
+    fn vma_opened(&self) {
+        self.mappings.fetch_add(1, Relaxed);
+    }
+
+    /// One VMA less.
+    fn vma_closed(&self) {
+        self.mappings.fetch_sub(1, Relaxed);
+    }
+
+    /// Gives back every ownerless, unmapped, unreleased page of `[start, end)`.
+    fn release_unused(&self, st: &mut State, start: u64, end: u64) {
+        let mut page = start;
+        while page < end {
+            if !st.unused(page) {
+                page += 1;
+                continue;
+            }
+            // Extend to a run of such pages.
+            let mut last = page + 1;
+            while last < end && st.unused(last) {
+                last += 1;
+            }
+            self.release(st, page, last);
+            page = last;
+        }
+    }
+
+    /// Who gets pages `[start, end)` back, by runs: their former owner if it is alive, else
+    /// nobody (`None`: zeroed, to the bank or the page allocator).
+    fn heirs(st: &State, start: u64, end: u64) -> KVec<(u64, u64, Option<Process>)> {
+        let mut runs = KVec::new();
+        for (s, e, r) in st.rights.in_range(start, end) {
+            let alive = r.former.as_ref().filter(|p| !p.is_exiting()).cloned();
+            if runs.push((s, e, alive), GFP_KERNEL).is_err() {
+                // No memory to say who: everything goes back zeroed.
+                runs.clear();
+                let _ = runs.push((start, end, None), GFP_NOWAIT);
+                break;
+            }
+        }
+        runs
+    }
+
+    /// Gives pages `[start, end)` back: to the pool of the process that owned them if it is
+    /// alive, else zeroed to the bank or the page allocator. No page table maps them.
+    fn release(&self, st: &mut State, start: u64, end: u64) {
+        for p in start..end {
+            st.released.set_bit(p as usize);
+        }
+        let runs = Self::heirs(st, start, end);
+        let reclaim = &self.space.reclaim;
+        match &mut st.pages {
+            Pages::System(pages) => {
+                for (s, e, to) in runs.iter() {
+                    for p in *s..*e {
+                        let Some(page) = pages.take(p) else { continue };
+                        match to {
+                            Some(owner) => reclaim.page(owner, page),
+                            // The owner's bytes do not go back to the page allocator.
+                            None => {
+                                // SAFETY: the whole page, which we own and nobody maps.
+                                let _ = unsafe { page.fill_zero_raw(0, PAGE_SIZE) };
+                            }
+                        }
+                    }
+                }
+            }
+            Pages::Vram(v) => {
+                let bank = v.bank().index();
+                for (s, e, to) in runs.iter() {
+                    if v.release(*s, e - s, to.is_none()).is_err() {
+                        // The bank could not take back part of the allocation: none of it may be
+                        // used any more.
+                        let n = self.npages();
+                        for p in 0..n {
+                            st.released.set_bit(p as usize);
+                        }
+                        self.zap(0, n);
+                        return;
+                    }
+                    if let Some(owner) = to {
+                        reclaim.vram(owner, bank, e - s);
+                    }
+                }
+            }
+        }
+    }
+}

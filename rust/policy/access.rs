@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Who may do what with an allocation's pages: the rules of the ownership model over the rights
+//! an allocation keeps (`memory/rights.rs`). After the 3DO's `ControlMem`: an owner grants,
+//! revokes and gives; a writer may drop its own right; readers are named or share the
+//! allocator's user.
+
+use kernel::{bindings, prelude::*, task::Kuid};
+
+use crate::{
+    memory::{Allocation, State},
+    process::Process,
+    uapi,
+};
+
+/// Whether the caller has `CAP_SYS_ADMIN`: it may inspect any allocation, never write one.
+pub(crate) fn admin() -> bool {
+    // SAFETY: `capable` only reads the caller's credentials.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+}
+
+/// Whether `p` may read `alloc`: it owns or may write a page of it, was named as a reader, or
+/// runs as the user that allocated it; or it has `CAP_SYS_ADMIN` (`admin`).
+pub(crate) fn may_read(alloc: &Allocation, st: &State, p: &Process, admin: bool) -> bool {
+    admin
+        || Kuid::current_euid() == alloc.euid()
+        || st.readers.contains(p)
+        || st.rights.any(0, alloc.npages(), |r| r.may_write(p))
+}
+
+/// Names `p` as a reader of the allocation (once). `prepare` first if it must not fail.
+fn add_reader(st: &mut State, p: &Process) {
+    if !st.readers.contains(p) {
+        // Room was made by `reserve_reader`.
+        let _ = st.readers.push_within_capacity(p.clone());
+    }
+}
+
+/// Makes room to name one more reader.
+fn reserve_reader(st: &mut State) -> Result {
+    st.readers.reserve(1, GFP_KERNEL)?;
+    Ok(())
+}
+
+/// `MORERAM_IOC_SHARE` of `alloc` by `me`: only an owner of some of its pages shares it; a named
+/// process becomes a reader.
+pub(crate) fn share(alloc: &Allocation, me: &Process, named: Option<&Process>) -> Result {
+    let mut st = alloc.state();
+    if !st.rights.any(0, alloc.npages(), |r| r.owned_by(me)) {
+        return Err(EPERM);
+    }
+    if let Some(p) = named {
+        reserve_reader(&mut st)?;
+        add_reader(&mut st, p);
+    }
+    Ok(())
+}
+
+/// A rights change, with its target resolved to a process.
+pub(crate) enum Change {
+    GrantWrite(Process),
+    /// From one process, or from every writer (`None`).
+    RevokeWrite(Option<Process>),
+    Give(Process),
+}
+
+/// `MORERAM_IOC_CONTROL`: `me` changes the rights on pages `[start, end)` of `alloc`, all or
+/// nothing; whoever loses write access faults on its next write.
+pub(crate) fn control(
+    alloc: &Allocation,
+    me: &Process,
+    (start, end): (u64, u64),
+    change: Change,
+) -> Result {
+    let mut st = alloc.state();
+    let owner_of_all = st.rights.all(start, end, |r| r.owned_by(me));
+    match change {
+        Change::GrantWrite(t) => {
+            if !owner_of_all {
+                return Err(EPERM);
+            }
+            // A grantee must be able to map what it may write, whatever its user.
+            reserve_reader(&mut st)?;
+            st.rights.update(
+                start,
+                end,
+                |r| r.writers.reserve(1, GFP_KERNEL).map_err(Into::into),
+                |r| {
+                    if !r.may_write(&t) {
+                        // Room was made in the first pass.
+                        let _ = r.writers.push_within_capacity(t.clone());
+                    }
+                },
+            )?;
+            add_reader(&mut st, &t);
+        }
+        Change::RevokeWrite(t) => {
+            // Any writer may drop its own right; everything else is the owner's call.
+            let own_right =
+                t.as_ref() == Some(me) && st.rights.all(start, end, |r| r.writers.contains(me));
+            if !owner_of_all && !own_right {
+                return Err(EPERM);
+            }
+            st.rights.update(
+                start,
+                end,
+                |_| Ok(()),
+                |r| match &t {
+                    Some(t) => r.writers.retain(|w| w != t),
+                    None => r.writers.clear(),
+                },
+            )?;
+            // Before returning: the losers' next write faults and is refused.
+            alloc.zap(start, end);
+        }
+        Change::Give(t) => {
+            if !owner_of_all {
+                return Err(EPERM);
+            }
+            reserve_reader(&mut st)?;
+            st.rights.update(
+                start,
+                end,
+                |_| Ok(()),
+                |r| {
+                    r.owner = Some(t.clone());
+                    r.writers.clear();
+                },
+            )?;
+            add_reader(&mut st, &t);
+            // The giver, and every former writer, loses write access now.
+            alloc.zap(start, end);
+        }
+    }
+    Ok(())
+}
+
+/// What `MORERAM_IOC_RIGHTS` reports: the rights on the first page of a range, and the caller's
+/// over all of it.
+pub(crate) struct Report {
+    pub(crate) owner: i32,
+    pub(crate) writers: KVec<i32>,
+    pub(crate) readers: KVec<i32>,
+    /// The range's pages do not all have the same rights.
+    pub(crate) mixed: bool,
+    /// `MORERAM_RIGHT_*` of the caller.
+    pub(crate) caller: u32,
+}
+
+/// The rights on pages `[start, end)` of `alloc`, as `me` sees them.
+pub(crate) fn report(alloc: &Allocation, me: &Process, (start, end): (u64, u64)) -> Result<Report> {
+    let st = alloc.state();
+    let first = st.rights.at(start).ok_or(EINVAL)?;
+    let mut writers = KVec::new();
+    for w in first.writers.iter() {
+        writers.push(w.nr(), GFP_KERNEL)?;
+    }
+    let mut readers = KVec::new();
+    for r in st.readers.iter() {
+        readers.push(r.nr(), GFP_KERNEL)?;
+    }
+    let mut caller = 0;
+    if may_read(alloc, &st, me, false) {
+        caller |= uapi::MORERAM_RIGHT_READ;
+    }
+    if st.rights.all(start, end, |r| r.may_write(me)) {
+        caller |= uapi::MORERAM_RIGHT_WRITE | uapi::MORERAM_RIGHT_READ;
+    }
+    if st.rights.all(start, end, |r| r.owned_by(me)) {
+        caller |= uapi::MORERAM_RIGHT_OWNER;
+    }
+    Ok(Report {
+        owner: first.owner.as_ref().map_or(0, |p| p.nr()),
+        writers,
+        readers,
+        mixed: st.rights.in_range(start, end).count() > 1,
+        caller,
+    })
+}

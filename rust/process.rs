@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Processes, as the tier names them: by the `struct pid` of their thread group, held by
+//! reference, never by their number, which can be reused after they exit.
+
+use core::ptr::NonNull;
+use kernel::{bindings, prelude::*, sync::rcu};
+
+use crate::shim;
+
+/// A process: a counted reference to the `struct pid` of a thread group.
+///
+/// # Invariants
+///
+/// `0` points to a `struct pid` on which this value holds one reference.
+pub(crate) struct Process(NonNull<bindings::pid>);
+
+// SAFETY: a `struct pid` reference may be taken and dropped on any thread.
+unsafe impl Send for Process {}
+// SAFETY: `&Process` only compares pointers and reads the pid number, which the kernel allows
+// concurrently.
+unsafe impl Sync for Process {}
+
+impl Process {
+    /// The calling process.
+    ///
+    /// `ESRCH` if the caller's thread group has no pid any more, which happens only to a task
+    /// that has been released while exiting (it no longer runs system calls or faults).
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: `current` is a live task; `get_task_pid` takes its own RCU read lock and returns
+        // a new reference, or NULL when the task's thread group has been detached.
+        let pid = unsafe {
+            bindings::get_task_pid(
+                kernel::task::Task::current_raw(),
+                bindings::pid_type_PIDTYPE_TGID,
+            )
+        };
+        // INVARIANT: the reference is ours.
+        NonNull::new(pid).map(Self).ok_or(ESRCH)
+    }
+
+    /// The live process whose thread-group id is `nr` in the caller's pid namespace: `EINVAL` for
+    /// a number that names no process, `ESRCH` when none has it.
+    pub(crate) fn find(nr: i32) -> Result<Self> {
+        if nr <= 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `find_get_pid` takes its own RCU read lock and returns a new reference, or NULL.
+        let pid = NonNull::new(unsafe { bindings::find_get_pid(nr) }).ok_or(ESRCH)?;
+        // INVARIANT: the reference is ours; dropped below if it names no thread group.
+        let p = Self(pid);
+        // Only a thread-group leader's pid names a process.
+        if p.task_flags().is_none() {
+            return Err(ESRCH);
+        }
+        Ok(p)
+    }
+
+    /// The process of `pid` (a new reference), or `None` for NULL.
+    ///
+    /// # Safety
+    ///
+    /// `pid` is NULL or a valid `struct pid` for the duration of the call.
+    pub(crate) unsafe fn from_pid(pid: *mut bindings::pid) -> Option<Self> {
+        let pid = NonNull::new(pid)?;
+        // SAFETY: the caller guarantees `pid` is valid; we take our own reference.
+        unsafe { shim::moreram_get_pid(pid.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Some(Self(pid))
+    }
+
+    /// The `struct pid`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
+        self.0.as_ptr()
+    }
+
+    /// The process's thread-group id in the caller's pid namespace; 0 when it is not visible
+    /// there or has been reaped.
+    pub(crate) fn nr(&self) -> i32 {
+        // SAFETY: `self.0` is a valid `struct pid` by the type invariants.
+        unsafe { bindings::pid_vnr(self.0.as_ptr()) }
+    }
+
+    /// The flags of the thread group's leader, or `None` when the group has no task any more.
+    fn task_flags(&self) -> Option<u32> {
+        let _rcu = rcu::read_lock();
+        // SAFETY: `self.0` is a valid `struct pid`; `pid_task` needs the RCU read lock, held.
+        let task = unsafe { bindings::pid_task(self.0.as_ptr(), bindings::pid_type_PIDTYPE_TGID) };
+        // SAFETY: under the RCU read lock, a task found by `pid_task` is not freed.
+        (!task.is_null()).then(|| unsafe { (*task).flags })
+    }
+
+    /// Whether the process is gone or exiting (`PF_EXITING`).
+    pub(crate) fn is_exiting(&self) -> bool {
+        self.task_flags()
+            .is_none_or(|f| f & bindings::PF_EXITING != 0)
+    }
+}
+
+impl Clone for Process {
+    fn clone(&self) -> Self {
+        // SAFETY: `self.0` is a valid `struct pid`; the new reference is owned by the clone.
+        unsafe { shim::moreram_get_pid(self.0.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Self(self.0)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariants).
+        unsafe { bindings::put_pid(self.0.as_ptr()) };
+    }
+}
+
+impl PartialEq for Process {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
