@@ -11,11 +11,11 @@ use kernel::{
     ffi::c_ulong,
     mm::virt::{flags as vm, VmaNew},
     prelude::*,
-    sync::Arc,
+    sync::{Arc, UniqueArc},
 };
 
 use super::{pages::Pages, Allocation, State};
-use crate::process::Process;
+use crate::{process::Process, uapi::Tier};
 
 /// What a moreram VMA points to: the allocation it maps and the process that mapped it. Shared
 /// by the pieces of a split VMA.
@@ -134,7 +134,7 @@ pub(crate) fn install(
     (start, end): (u64, u64),
     allowed: impl FnOnce(&State, &Process) -> Result,
 ) -> Result {
-    let mut data = KBox::new(
+    let mut data = UniqueArc::new(
         Mapping {
             alloc: alloc.clone(),
             process,
@@ -159,22 +159,9 @@ pub(crate) fn install(
         }
         data.id = alloc.map(&mut st, start, end)?;
     }
-    // Fixed size (no mremap growth), not inherited by fork, not in core dumps; pages are inserted
-    // by PFN at fault time, so the mm never touches a `struct page` of ours.
-    vma.set_dontexpand();
-    vma.set_dontcopy();
-    vma.set_dontdump();
+    set_flags(vma, alloc.tier());
+    let data: Arc<Mapping> = data.into();
     let raw = vma.as_ptr();
-    // SAFETY: the VMA is not shared yet, and VM_PFNMAP is consistent with the other flags (we
-    // never set VM_MIXEDMAP).
-    unsafe { (*raw).__bindgen_anon_2.vm_flags |= vm::PFNMAP };
-    if matches!(alloc.tier(), crate::uapi::Tier::Vram(_)) {
-        vma.set_io();
-        // SAFETY: as above.
-        unsafe { (*raw).vm_page_prot = bindings::pgprot_writecombine((*raw).vm_page_prot) };
-    }
-    // If this fails, dropping `data` forgets the mapping's record again.
-    let data: Arc<Mapping> = Arc::new(KBox::into_inner(data), GFP_KERNEL)?;
     // SAFETY: the VMA is not shared yet; from here it owns one reference to `data`, released in
     // `moreram_vm_close`.
     unsafe {
@@ -182,6 +169,24 @@ pub(crate) fn install(
         (*raw).vm_ops = &VM_OPS.0;
     }
     Ok(())
+}
+
+/// Fixed size (no mremap growth), not inherited by fork, not in core dumps; pages are inserted
+/// by PFN at fault time, so the mm never touches a `struct page` of ours. VRAM is I/O memory,
+/// mapped write-combined.
+fn set_flags(vma: &VmaNew, tier: Tier) {
+    vma.set_dontexpand();
+    vma.set_dontcopy();
+    vma.set_dontdump();
+    let raw = vma.as_ptr();
+    // SAFETY: the VMA is not shared yet, and VM_PFNMAP is consistent with the other flags (we
+    // never set VM_MIXEDMAP).
+    unsafe { (*raw).__bindgen_anon_2.vm_flags |= vm::PFNMAP };
+    if let Tier::Vram(_) = tier {
+        vma.set_io();
+        // SAFETY: as above.
+        unsafe { (*raw).vm_page_prot = bindings::pgprot_writecombine((*raw).vm_page_prot) };
+    }
 }
 
 /// A C table that is only read after static initialisation.

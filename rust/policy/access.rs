@@ -69,69 +69,80 @@ pub(crate) enum Change {
 pub(crate) fn control(
     alloc: &Allocation,
     me: &Process,
-    (start, end): (u64, u64),
+    range: (u64, u64),
     change: Change,
 ) -> Result {
     let mut st = alloc.state();
-    let owner_of_all = st.rights.all(start, end, |r| r.owned_by(me));
+    let owner_of_all = st.rights.all(range.0, range.1, |r| r.owned_by(me));
     match change {
-        Change::GrantWrite(t) => {
-            if !owner_of_all {
-                return Err(EPERM);
-            }
-            // A grantee must be able to map what it may write, whatever its user.
-            reserve_reader(&mut st)?;
-            st.rights.update(
-                start,
-                end,
-                |r| r.writers.reserve(1, GFP_KERNEL).map_err(Into::into),
-                |r| {
-                    if !r.may_write(&t) {
-                        // Room was made in the first pass.
-                        let _ = r.writers.push_within_capacity(t.clone());
-                    }
-                },
-            )?;
-            add_reader(&mut st, &t);
+        Change::GrantWrite(t) if owner_of_all => grant(&mut st, range, &t),
+        Change::Give(t) if owner_of_all => {
+            give(&mut st, range, &t)?;
+            // The giver, and every former writer, loses write access now.
+            alloc.zap(range.0, range.1);
+            Ok(())
         }
         Change::RevokeWrite(t) => {
             // Any writer may drop its own right; everything else is the owner's call.
-            let own_right =
-                t.as_ref() == Some(me) && st.rights.all(start, end, |r| r.writers.contains(me));
+            let own_right = t.as_ref() == Some(me)
+                && st.rights.all(range.0, range.1, |r| r.writers.contains(me));
             if !owner_of_all && !own_right {
                 return Err(EPERM);
             }
-            st.rights.update(
-                start,
-                end,
-                |_| Ok(()),
-                |r| match &t {
-                    Some(t) => r.writers.retain(|w| w != t),
-                    None => r.writers.clear(),
-                },
-            )?;
+            revoke(&mut st, range, t.as_ref())?;
             // Before returning: the losers' next write faults and is refused.
-            alloc.zap(start, end);
+            alloc.zap(range.0, range.1);
+            Ok(())
         }
-        Change::Give(t) => {
-            if !owner_of_all {
-                return Err(EPERM);
-            }
-            reserve_reader(&mut st)?;
-            st.rights.update(
-                start,
-                end,
-                |_| Ok(()),
-                |r| {
-                    r.owner = Some(t.clone());
-                    r.writers.clear();
-                },
-            )?;
-            add_reader(&mut st, &t);
-            // The giver, and every former writer, loses write access now.
-            alloc.zap(start, end);
-        }
+        Change::GrantWrite(_) | Change::Give(_) => Err(EPERM),
     }
+}
+
+/// Lets `t` write pages `[start, end)`; `t` becomes a reader, so that it can map them whatever
+/// its user.
+fn grant(st: &mut State, (start, end): (u64, u64), t: &Process) -> Result {
+    reserve_reader(st)?;
+    st.rights.update(
+        start,
+        end,
+        |r| r.writers.reserve(1, GFP_KERNEL).map_err(Into::into),
+        |r| {
+            if !r.may_write(t) {
+                // Room was made in the first pass.
+                let _ = r.writers.push_within_capacity(t.clone());
+            }
+        },
+    )?;
+    add_reader(st, t);
+    Ok(())
+}
+
+/// Takes the write right on pages `[start, end)` from `t`, or from every writer.
+fn revoke(st: &mut State, (start, end): (u64, u64), t: Option<&Process>) -> Result {
+    st.rights.update(
+        start,
+        end,
+        |_| Ok(()),
+        |r| match t {
+            Some(t) => r.writers.retain(|w| w != t),
+            None => r.writers.clear(),
+        },
+    )
+}
+
+/// Makes `t` the owner of pages `[start, end)`, with no other writer.
+fn give(st: &mut State, (start, end): (u64, u64), t: &Process) -> Result {
+    reserve_reader(st)?;
+    st.rights.update(
+        start,
+        end,
+        |_| Ok(()),
+        |r| {
+            r.owner = Some(t.clone());
+            r.writers.clear();
+        },
+    )?;
+    add_reader(st, t);
     Ok(())
 }
 

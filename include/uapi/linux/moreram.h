@@ -13,7 +13,7 @@
  *  - structs only grow at the end; sizes are passed where arrays are involved,
  *    so an old binary keeps working with a newer module.
  *
- * See Documentation/userspace-api/moreram.rst.
+ * See Documentation/userspace-api.rst.
  */
 #ifndef _UAPI_LINUX_MORERAM_H
 #define _UAPI_LINUX_MORERAM_H
