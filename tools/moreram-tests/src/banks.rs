@@ -1,6 +1,6 @@
 //! Tests of the bank report (`MORERAM_IOC_BANKS`) and of the device node.
 
-use crate::{check, expect_errno, Expected, TestResult};
+use crate::{check, expect_errno, Expected, Test, TestResult};
 use moreram::{sys, Bank, Moreram};
 use std::{
     io,
@@ -8,17 +8,18 @@ use std::{
     process::{Command, ExitCode},
 };
 
-/// Tests this file provides (besides `count=N`).
-pub const NAMES: &[&str] = &["banks-report", "banks-bad-input", "dev-access"];
-
-pub fn run(name: &str, expected: &[Expected]) -> Option<TestResult> {
-    Some(match name {
-        "banks-report" => banks_report(expected),
-        "banks-bad-input" => banks_bad_input(),
-        "dev-access" => dev_access(),
-        _ => return None,
-    })
-}
+/// The tests of this file. `recheck` looks at the banks after each area of tests, `count` after
+/// an unbind (`--banks N`), `reload` after the module is loaded again.
+pub const TESTS: &[Test] = &[
+    Test::new("bank-count", &["count", "recheck", "reload"], |c| {
+        count(c.banks)
+    }),
+    Test::new("banks-report", &["banks", "recheck", "reload"], |c| {
+        banks_report(&c.expected)
+    }),
+    Test::new("banks-bad-input", &["banks"], |_| banks_bad_input()),
+    Test::new("dev-access", &["banks"], |_| dev_access()),
+];
 
 fn open() -> Result<Moreram, String> {
     Moreram::open().map_err(|e| format!("open {}: {e}", moreram::DEVICE_PATH))

@@ -1,11 +1,14 @@
 //! Integration tests for moreram, run inside the test VM against the real module.
 //!
 //! ```text
-//! moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...
+//! moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... [--banks N] (--group GROUP | TEST...)
 //! ```
 //!
-//! Each test prints one line, `moreram-test: ok NAME` or `moreram-test: not ok NAME: REASON`,
-//! which the host counts; the exit status is non-zero when any test failed.
+//! Every test is written once, in the `TESTS` table of its module, with the groups that run it.
+//! The output is KTAP (Documentation/dev-tools/ktap.rst): one subtest named after the group (or
+//! `tests`), its plan, and a result line per test, indented one level; the caller writes the
+//! subtest's own result line (the guest script nests it in the VM run's document). The exit
+//! status is non-zero when any test failed. Without arguments it lists the groups and tests.
 
 mod banks;
 mod observe;
@@ -76,9 +79,64 @@ pub fn run_child(args: &[&str]) -> TestResult {
     Ok(())
 }
 
+/// One integration test: its name, the groups that run it and its body.
+pub struct Test {
+    pub name: &'static str,
+    pub groups: &'static [&'static str],
+    pub run: fn(&Ctx) -> TestResult,
+}
+
+impl Test {
+    pub const fn new(
+        name: &'static str,
+        groups: &'static [&'static str],
+        run: fn(&Ctx) -> TestResult,
+    ) -> Self {
+        Test { name, groups, run }
+    }
+}
+
+/// What the command line says about the VM.
+pub struct Ctx {
+    /// The banks the VM was started with (`--expect`).
+    pub expected: Vec<Expected>,
+    /// How many banks are bound now (`--banks N`; by default one per `--expect`).
+    pub banks: usize,
+}
+
+/// Every test; a group runs its tests in this order.
+const TESTS: &[&[Test]] = &[
+    banks::TESTS,
+    tier::TESTS,
+    owners::TESTS,
+    pools::TESTS,
+    observe::TESTS,
+];
+
+fn all() -> impl Iterator<Item = &'static Test> {
+    TESTS.iter().flat_map(|t| t.iter())
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... [--banks N] (--group GROUP | TEST...)"
+    );
+    for t in all() {
+        eprintln!("  {:<26} {}", t.name, t.groups.join(" "));
+    }
+    ExitCode::from(64)
+}
+
+/// One KTAP line, one level down (a subtest of the caller's document).
+fn ktap(line: &str) {
+    println!("    {line}");
+}
+
 fn main() -> ExitCode {
     let mut expected = Vec::new();
-    let mut tests = Vec::new();
+    let mut banks = None;
+    let mut group = None;
+    let mut names = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -88,10 +146,15 @@ fn main() -> ExitCode {
                     eprintln!("{e}");
                     return ExitCode::from(64);
                 }
-                None => {
-                    eprintln!("--expect needs a value");
-                    return ExitCode::from(64);
-                }
+                None => return usage(),
+            },
+            "--banks" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => banks = Some(n),
+                None => return usage(),
+            },
+            "--group" => match args.next() {
+                Some(g) => group = Some(g),
+                None => return usage(),
             },
             // Internal: the child half of tests that need another user or process.
             "--child" => {
@@ -101,44 +164,41 @@ fn main() -> ExitCode {
                     what => banks::child(what),
                 };
             }
-            _ => tests.push(a),
+            _ => names.push(a),
         }
     }
-    if tests.is_empty() {
-        eprintln!("usage: moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... TEST...");
-        eprintln!(
-            "tests: {} {} {} {} {}",
-            banks::NAMES.join(" "),
-            tier::NAMES.join(" "),
-            owners::NAMES.join(" "),
-            pools::NAMES.join(" "),
-            observe::NAMES.join(" ")
-        );
-        return ExitCode::from(64);
+    let tests: Vec<&Test> = match &group {
+        Some(g) if names.is_empty() => all().filter(|t| t.groups.contains(&g.as_str())).collect(),
+        None => names
+            .iter()
+            .filter_map(|n| all().find(|t| t.name == n.as_str()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if tests.is_empty() || tests.len() < names.len() {
+        return usage();
     }
+    let ctx = Ctx {
+        banks: banks.unwrap_or(expected.len()),
+        expected,
+    };
+    ktap("KTAP version 1");
+    ktap(&format!(
+        "# Subtest: {}",
+        group.as_deref().unwrap_or("tests")
+    ));
+    ktap(&format!("1..{}", tests.len()));
     let mut failed = 0;
-    for t in &tests {
-        let result = if let Some(n) = t.strip_prefix("count=") {
-            match n.parse() {
-                Ok(n) => banks::count(n),
-                Err(e) => Err(format!("{t}: {e}")),
-            }
-        } else {
-            match banks::run(t, &expected)
-                .or_else(|| tier::run(t))
-                .or_else(|| owners::run(t))
-                .or_else(|| pools::run(t))
-                .or_else(|| observe::run(t))
-            {
-                Some(r) => r,
-                None => Err(format!("no test named {t}")),
-            }
-        };
-        match result {
-            Ok(()) => println!("moreram-test: ok {t}"),
+    for (i, t) in tests.iter().enumerate() {
+        match (t.run)(&ctx) {
+            Ok(()) => ktap(&format!("ok {} {}", i + 1, t.name)),
             Err(why) => {
                 failed += 1;
-                println!("moreram-test: not ok {t}: {why}");
+                // Each line a diagnostic, short enough for one /dev/kmsg record.
+                for l in why.lines() {
+                    ktap(&format!("# {}", l.chars().take(400).collect::<String>()));
+                }
+                ktap(&format!("not ok {} {}", i + 1, t.name));
             }
         }
     }
@@ -146,5 +206,29 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Test names are unique, every test is in a group, and no group is named like a test
+    /// (kunit.py would read that test's result line as the end of its group).
+    #[test]
+    fn table() {
+        let mut names: Vec<&str> = all().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all().count(), "test names repeat");
+        for t in all() {
+            assert!(!t.groups.is_empty(), "{} is in no group", t.name);
+            for g in t.groups {
+                assert!(
+                    names.binary_search(g).is_err(),
+                    "group {g} is a test's name"
+                );
+            }
+        }
     }
 }

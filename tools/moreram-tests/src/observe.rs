@@ -3,7 +3,7 @@
 use crate::{
     check,
     owners::{spawn, Child},
-    TestResult,
+    Test, TestResult,
 };
 use moreram::{Moreram, Placement};
 use std::{
@@ -15,31 +15,17 @@ use std::{
 
 const MIB: u64 = 1 << 20;
 
-/// Tests this file provides.
-pub const NAMES: &[&str] = &[
-    "fdinfo",
-    "drm-fdinfo",
-    "sysfs-numbers",
-    "cli-stat-json",
-    "debugfs-numbers",
-    "memdebug-poison",
-    "memdebug-leak",
-    "fault-injection",
+/// The tests of this file.
+pub const TESTS: &[Test] = &[
+    Test::new("fdinfo", &["observe"], |_| fdinfo()),
+    Test::new("drm-fdinfo", &["observe"], |_| drm_fdinfo()),
+    Test::new("sysfs-numbers", &["observe"], |_| sysfs_numbers()),
+    Test::new("cli-stat-json", &["observe"], |_| cli_stat_json()),
+    Test::new("debugfs-numbers", &["observe"], |_| debugfs_numbers()),
+    Test::new("memdebug-poison", &["observe"], |_| memdebug_poison()),
+    Test::new("memdebug-leak", &["observe"], |_| memdebug_leak()),
+    Test::new("fault-injection", &["observe"], |_| fault_injection()),
 ];
-
-pub fn run(name: &str) -> Option<TestResult> {
-    Some(match name {
-        "fdinfo" => fdinfo(),
-        "drm-fdinfo" => drm_fdinfo(),
-        "sysfs-numbers" => sysfs_numbers(),
-        "cli-stat-json" => cli_stat_json(),
-        "debugfs-numbers" => debugfs_numbers(),
-        "memdebug-poison" => memdebug_poison(),
-        "memdebug-leak" => memdebug_leak(),
-        "fault-injection" => fault_injection(),
-        _ => return None,
-    })
-}
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")

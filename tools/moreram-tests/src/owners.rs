@@ -1,7 +1,7 @@
 //! Tests of page owners: who may read and write, sharing, grants, gifts, and the attacks
 //! against them. Processes are real: forked children, one of them running as another user.
 
-use crate::{check, expect_errno, TestResult};
+use crate::{check, expect_errno, Test, TestResult};
 use moreram::{sys, Allocation, Moreram, Placement};
 use std::{
     fs::File,
@@ -12,35 +12,23 @@ use std::{
 const PAGE: u64 = 4096;
 const RW: i32 = libc::PROT_READ | libc::PROT_WRITE;
 
-/// Tests this file provides.
-pub const NAMES: &[&str] = &[
-    "owner-reader",
-    "grant-revoke",
-    "revoke-own-and-all",
-    "give",
-    "other-user",
-    "owner-exit",
-    "attack-mprotect-remap",
-    "attack-child-of-reader",
-    "attack-pid-reuse",
-    "race-give-munmap",
+/// The tests of this file.
+pub const TESTS: &[Test] = &[
+    Test::new("owner-reader", &["owners"], |_| owner_reader()),
+    Test::new("grant-revoke", &["owners"], |_| grant_revoke()),
+    Test::new("revoke-own-and-all", &["owners"], |_| revoke_own_and_all()),
+    Test::new("give", &["owners"], |_| give()),
+    Test::new("other-user", &["owners"], |_| other_user()),
+    Test::new("owner-exit", &["owners"], |_| owner_exit()),
+    Test::new("attack-mprotect-remap", &["owners"], |_| {
+        attack_mprotect_remap()
+    }),
+    Test::new("attack-child-of-reader", &["owners"], |_| {
+        attack_child_of_reader()
+    }),
+    Test::new("attack-pid-reuse", &["owners"], |_| attack_pid_reuse()),
+    Test::new("race-give-munmap", &["owners"], |_| race_give_munmap()),
 ];
-
-pub fn run(name: &str) -> Option<TestResult> {
-    Some(match name {
-        "owner-reader" => owner_reader(),
-        "grant-revoke" => grant_revoke(),
-        "revoke-own-and-all" => revoke_own_and_all(),
-        "give" => give(),
-        "other-user" => other_user(),
-        "owner-exit" => owner_exit(),
-        "attack-mprotect-remap" => attack_mprotect_remap(),
-        "attack-child-of-reader" => attack_child_of_reader(),
-        "attack-pid-reuse" => attack_pid_reuse(),
-        "race-give-munmap" => race_give_munmap(),
-        _ => return None,
-    })
-}
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")

@@ -3,7 +3,7 @@
 use crate::{
     check, expect_errno,
     owners::{spawn, Child},
-    TestResult,
+    Test, TestResult,
 };
 use moreram::{Bank, Moreram, Placement, Tier};
 use std::io;
@@ -11,31 +11,21 @@ use std::io;
 const PAGE: u64 = 4096;
 const MIB: u64 = 1 << 20;
 
-/// Tests this file provides.
-pub const NAMES: &[&str] = &[
-    "pool-reserve-scavenge",
-    "scavenge-notify-8",
-    "scavenge-notify-64",
-    "scavenge-deadline",
-    "scavenge-signal",
-    "pool-shrinker",
-    "pool-shrinker-pressure",
-    "watermark-sysfs",
+/// The tests of this file. `reload` checks the knobs after a reload with a module parameter.
+pub const TESTS: &[Test] = &[
+    Test::new("watermark-sysfs", &["pools", "reload"], |_| {
+        watermark_sysfs()
+    }),
+    Test::new("pool-reserve-scavenge", &["pools"], |_| reserve_scavenge()),
+    Test::new("scavenge-notify-8", &["pools"], |_| notify(8)),
+    Test::new("scavenge-notify-64", &["pools"], |_| notify(64)),
+    Test::new("scavenge-deadline", &["pools"], |_| deadline()),
+    Test::new("scavenge-signal", &["pools"], |_| signal()),
+    Test::new("pool-shrinker", &["pools"], |_| shrinker()),
+    Test::new("pool-shrinker-pressure", &["pools"], |_| {
+        shrinker_pressure()
+    }),
 ];
-
-pub fn run(name: &str) -> Option<TestResult> {
-    Some(match name {
-        "pool-reserve-scavenge" => reserve_scavenge(),
-        "scavenge-notify-8" => notify(8),
-        "scavenge-notify-64" => notify(64),
-        "scavenge-deadline" => deadline(),
-        "scavenge-signal" => signal(),
-        "pool-shrinker" => shrinker(),
-        "pool-shrinker-pressure" => shrinker_pressure(),
-        "watermark-sysfs" => watermark_sysfs(),
-        _ => return None,
-    })
-}
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")

@@ -1,42 +1,28 @@
 //! Tests of the memory tier: allocation, mapping, zeroing, fallback, lifetimes.
 
-use crate::{check, expect_errno, owners::spawn, TestResult};
+use crate::{check, expect_errno, owners::spawn, Test, TestResult};
 use moreram::{sys, Bank, Moreram, Placement, Tier};
 use std::{io, os::fd::AsFd, process::ExitCode};
 
 const PAGE: u64 = 4096;
 
-/// Tests this file provides.
-pub const NAMES: &[&str] = &[
-    "alloc-map-free",
-    "exhaustion-and-fallback",
-    "zeroing",
-    "alloc-bad-input",
-    "mmap-bad-input",
-    "free-while-mapped",
-    "close-while-mapped",
-    "fork",
-    "unbind-while-mapped",
-    "marker",
-    "write-combining",
+/// The tests of this file. `marker` never returns: the guest runs its group, `hold`, in the
+/// background.
+pub const TESTS: &[Test] = &[
+    Test::new("alloc-map-free", &["tier"], |_| alloc_map_free()),
+    Test::new("exhaustion-and-fallback", &["tier"], |_| {
+        exhaustion_and_fallback()
+    }),
+    Test::new("zeroing", &["tier"], |_| zeroing()),
+    Test::new("alloc-bad-input", &["tier"], |_| alloc_bad_input()),
+    Test::new("mmap-bad-input", &["tier"], |_| mmap_bad_input()),
+    Test::new("free-while-mapped", &["tier"], |_| free_while_mapped()),
+    Test::new("close-while-mapped", &["tier"], |_| close_while_mapped()),
+    Test::new("fork", &["tier"], |_| fork()),
+    Test::new("unbind-while-mapped", &["tier"], |_| unbind_while_mapped()),
+    Test::new("write-combining", &["tier"], |_| write_combining()),
+    Test::new("marker", &["hold"], |_| marker()),
 ];
-
-pub fn run(name: &str) -> Option<TestResult> {
-    Some(match name {
-        "alloc-map-free" => alloc_map_free(),
-        "exhaustion-and-fallback" => exhaustion_and_fallback(),
-        "zeroing" => zeroing(),
-        "alloc-bad-input" => alloc_bad_input(),
-        "mmap-bad-input" => mmap_bad_input(),
-        "free-while-mapped" => free_while_mapped(),
-        "close-while-mapped" => close_while_mapped(),
-        "fork" => fork(),
-        "unbind-while-mapped" => unbind_while_mapped(),
-        "marker" => marker(),
-        "write-combining" => write_combining(),
-        _ => return None,
-    })
-}
 
 fn open() -> Result<Moreram, String> {
     Moreram::open().map_err(|e| format!("open: {e}"))

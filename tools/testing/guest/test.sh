@@ -1,77 +1,109 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # The test run inside the VM: load the module (its KUnit suites run on load),
-# run the integration programs, unbind/rebind every device, unload and reload.
-# Every check prints "moreram-test: ok NAME" or "moreram-test: not ok NAME: WHY".
+# run the integration tests, unbind/rebind every device, unload and reload.
+#
+# The run is one KTAP document (Documentation/dev-tools/ktap.rst) written to
+# /dev/kmsg, so that the console prints it in order with the kernel's lines and
+# with their "[time] " prefix, and tools/testing/kunit/kunit.py parse reads the
+# whole console log. Its tests: the shell steps below; the groups of
+# moreram-itest, each a subtest with its tests one level down; and after each
+# load a "kunit" line that closes the KTAP document the module's KUnit suites
+# printed, nesting it in this one.
 
 . /etc/moreram-vm.env
 EXPECT="--expect 1af4:1110:2:${IVSHMEM_MB}M --expect 1234:1111:0:${BOCHS_VRAM_MB}M"
 DRV=/sys/bus/pci/drivers/moreram
-status=0
+status=0 n=0
 
-ok() { echo "moreram-test: ok $1"; }
-notok() { echo "moreram-test: not ok $1: $2"; status=1; }
+say() { echo "$*" >/dev/kmsg; }
+# diag TEXT: TEXT, if any, as KTAP diagnostic lines.
+diag() { [ -z "$1" ] || echo "$1" | cut -c 1-400 | while IFS= read -r l; do say "# $l"; done; }
+# result NAME RC: the result line of the next test; RC 0 is ok.
+result() {
+	n=$((n + 1))
+	if [ "$2" = 0 ]; then say "ok $n $1"; else say "not ok $n $1"; status=1; fi
+}
 # step NAME CMD...: CMD must succeed.
 step() {
 	name=$1; shift
-	if out=$("$@" 2>&1); then ok "$name"; else notok "$name" "$(echo "$out" | tail -n 1)"; echo "$out"; fi
+	out=$("$@" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || diag "$out"
+	result "$name" $rc
 }
 # refuse NAME CMD...: CMD must fail.
 refuse() {
 	name=$1; shift
-	if out=$("$@" 2>&1); then notok "$name" "succeeded: $out"; else ok "$name"; fi
+	if out=$("$@" 2>&1); then diag "succeeded: $out"; result "$name" 1; else result "$name" 0; fi
 }
-itest() { moreram-itest $EXPECT "$@" || status=1; }
+# group NAME [OPTION...]: moreram-itest runs the tests of group NAME.
+group() {
+	name=$1; shift
+	moreram-itest $EXPECT "$@" --group "$name" >/dev/kmsg
+	result "$name" $?
+}
+# load NAME [PARAM...]: insmod. The module's KUnit suites run on load and print
+# their KTAP document; the "kunit" line closes it, ok when their own record in
+# debugfs has them all passed.
+load() {
+	name=$1; shift
+	out=$(insmod /lib/modules/moreram.ko "$@" 2>&1)
+	rc=$?
+	r=$(cat /sys/kernel/debug/kunit/moreram*/results 2>/dev/null)
+	[ -n "$r" ] && ! echo "$r" | grep -q '^not ok'
+	result kunit $?
+	[ $rc = 0 ] || diag "$out"
+	result "$name" $rc
+}
 drm_cards() { for c in /sys/class/drm/card*; do [ -e "$c/device/driver" ] && basename "$(readlink "$c/device/driver")"; done | grep -c '^moreram$'; }
 
-step insmod insmod /lib/modules/moreram.ko
-itest banks-report banks-bad-input dev-access
+say "KTAP version 1"
+load insmod
+group banks
 step drm-device-per-bank test "$(drm_cards)" = 2
 step sample-moreram-banks moreram-banks
 
 # The memory tier.
-itest alloc-map-free exhaustion-and-fallback zeroing alloc-bad-input mmap-bad-input \
-	free-while-mapped close-while-mapped fork unbind-while-mapped write-combining
+group tier
 step sample-moreram-alloc moreram-alloc
 step sample-moreram-alloc-rs moreram-alloc-rs
-itest count=2 banks-report
+group recheck
 
 # Page owners, and the attacks against them.
-itest owner-reader grant-revoke revoke-own-and-all give other-user owner-exit attack-mprotect-remap \
-	attack-child-of-reader attack-pid-reuse race-give-munmap
-itest count=2 banks-report
+group owners
+group recheck
 
 # Pools, scavenging and the low-memory notification.
-itest watermark-sysfs pool-reserve-scavenge scavenge-notify-8 scavenge-notify-64 \
-	scavenge-deadline scavenge-signal pool-shrinker pool-shrinker-pressure
-itest count=2 banks-report
+group pools
+group recheck
 
 # What users and admins see.
-itest fdinfo drm-fdinfo sysfs-numbers cli-stat-json debugfs-numbers memdebug-poison memdebug-leak \
-	fault-injection
-itest count=2 banks-report
+group observe
+group recheck
 
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do
 	step "unbind-$dev" sh -c "echo $dev > $DRV/unbind"
-	itest count=1
+	group count --banks 1
 	step "drm-gone-after-unbind-$dev" test "$(drm_cards)" = 1
 	step "rebind-$dev" sh -c "echo $dev > $DRV/bind"
-	itest count=2
+	group recheck
 done
-itest banks-report
 
 # Nothing the module allocated may be left unreferenced (kmemleak reports only
 # objects older than 5 s).
 if [ -w /sys/kernel/debug/kmemleak ]; then
 	sleep 6
 	echo scan > /sys/kernel/debug/kmemleak
-	if grep -q moreram /sys/kernel/debug/kmemleak; then
-		notok kmemleak "leak reported"; cat /sys/kernel/debug/kmemleak
-	else
-		ok kmemleak
-	fi
+	! grep -q moreram /sys/kernel/debug/kmemleak
+	rc=$?
+	[ $rc = 0 ] || diag "$(cat /sys/kernel/debug/kmemleak)"
+	result kmemleak $rc
+else
+	n=$((n + 1))
+	say "ok $n kmemleak # SKIP no kmemleak in this kernel"
 fi
 
 # Unloading: refused while a file is open, clean once closed.
@@ -80,16 +112,18 @@ exec 3>&-
 step rmmod rmmod moreram
 step dev-node-gone test ! -e /dev/moreram
 step drm-devices-gone test "$(drm_cards)" = 0
-step reload-with-parameters insmod /lib/modules/moreram.ko low_watermark_percent=20
+load reload-with-parameters low_watermark_percent=20
 export MORERAM_LOW_PERCENT=20
-itest count=2 banks-report watermark-sysfs
+group reload
 unset MORERAM_LOW_PERCENT
 
-
 # Bytes for the host to find in the ivshmem BAR's backing file after the run,
-# held by a process that is still alive when the VM stops.
-moreram-itest marker >/tmp/marker.out 2>&1 &
-for i in $(seq 50); do grep -q '^moreram-test:' /tmp/marker.out && break; sleep 0.2; done
-cat /tmp/marker.out
-grep -q '^moreram-test: ok marker' /tmp/marker.out || status=1
+# held by a process that is still alive when the VM stops; the test says
+# "moreram-test: ok marker" once they are written.
+moreram-itest --group hold >/tmp/marker.out 2>&1 &
+for i in $(seq 50); do grep -q '^moreram-test: ok marker' /tmp/marker.out && break; sleep 0.2; done
+grep -q '^moreram-test: ok marker' /tmp/marker.out
+rc=$?
+diag "$(grep -v '^ ' /tmp/marker.out)"
+result marker $rc
 exit $status
