@@ -227,8 +227,10 @@ impl Moreram {
         ))
     }
 
-    /// `MORERAM_IOC_FREE` of a handle of this file, whatever it names now: no [`Allocation`] owns
-    /// it, or that one's own free then fails, and its drop does nothing useful.
+    /// `MORERAM_IOC_FREE` of a raw handle of this file: one that no [`Allocation`] owns (from
+    /// [`alloc_raw`](Self::alloc_raw) or [`Allocation::into_raw`]), or any number, to see the
+    /// kernel refuse it. Freeing a handle an `Allocation` owns leaves that one with a stale
+    /// handle, which the kernel may give again to a later allocation.
     pub fn free_raw(&self, handle: u32) -> io::Result<()> {
         let req = sys::moreram_handle {
             handle,
