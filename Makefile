@@ -7,6 +7,7 @@
 #   make test    host tests, style checks, then KUnit and integration tests in the VM
 #   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
 #   make bench   benchmarks in the VM, as ratios against baselines in the same run
+#   make uapi    regenerate rust/uapi/generated.rs, the Rust view of the UAPI header
 #
 # With your own Rust-enabled, built kernel tree:  make module KDIR=/path/to/tree
 
@@ -15,12 +16,12 @@ BUILD   ?= $(CURDIR)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
 
-.PHONY: all setup kernel module clippy tools samples test run bench clean help
+.PHONY: all setup kernel module clippy tools samples uapi test run bench clean help
 
 all: module
 
 help:
-	@sed -n '3,12p' Makefile
+	@sed -n '3,13p' Makefile
 
 setup:
 	@tools/testing/setup.sh
@@ -54,6 +55,10 @@ samples:
 	for s in moreram-banks moreram-alloc; do \
 		$(CC) -static -O2 -Wall -Wextra -Werror -Iinclude/uapi -o $(BUILD)/samples/$$s samples/$$s.c || exit; \
 	done
+
+# The header is the one definition of the ABI; bindgen writes its Rust view.
+uapi: setup
+	@tools/testing/uapi.sh
 
 test:
 	@tools/testing/test.sh

@@ -127,9 +127,13 @@ fi
 
 # --- bindgen -------------------------------------------------------------------
 export PATH=$HOME/.cargo/bin:$PATH
+# The version rust/uapi/generated.rs is made with: `make test` checks that
+# file is what bindgen makes of the header, and another bindgen writes it
+# differently.
+BINDGEN_VERSION=0.73.2
 if ! command -v bindgen >/dev/null; then
-	log "building bindgen-cli (about 2 minutes)"
-	cargo install --locked -q bindgen-cli || die "cargo install bindgen-cli failed"
+	log "building bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
+	cargo install --locked -q "bindgen-cli@$BINDGEN_VERSION" || die "cargo install bindgen-cli failed"
 fi
 
 # clippy and rustfmt come with the machine's toolchain; check, don't fetch.

@@ -61,6 +61,12 @@ if (cd tools && cargo fmt --all --check) >"$BUILD/logs/cargo-fmt.log" 2>&1; then
 else
 	fail "rustfmt (tools): see $BUILD/logs/cargo-fmt.log"
 fi
+if tools/testing/uapi.sh "$BUILD/uapi-generated.rs" >"$BUILD/logs/uapi.log" 2>&1 &&
+	diff -u rust/uapi/generated.rs "$BUILD/uapi-generated.rs" >>"$BUILD/logs/uapi.log"; then
+	pass "uapi bindings are current"
+else
+	fail "uapi bindings are current: run make uapi; see $BUILD/logs/uapi.log"
+fi
 
 # --- build: the module with clippy as its compiler, tools, samples -------------
 if make --no-print-directory clippy KDIR="$KDIR" >"$BUILD/logs/module.log" 2>&1; then

@@ -10,7 +10,7 @@ fn main() -> std::io::Result<()> {
         .unwrap_or(1024);
     let mr = Moreram::open()?;
     let a = mr.alloc(kib * 1024, Placement::PreferVram, false)?;
-    let mut m = mr.map(&a)?;
+    let mut m = a.map()?;
     assert!(
         m.as_slice().iter().all(|&b| b == 0),
         "fresh memory is not zeroed"
@@ -27,9 +27,9 @@ fn main() -> std::io::Result<()> {
     );
     println!(
         "{} in {}: written and verified",
-        moreram::human_size(a.size),
-        a.tier
+        moreram::human_size(a.size()),
+        a.tier()
     );
     drop(m);
-    mr.free(a.handle)
+    a.free()
 }

@@ -198,12 +198,12 @@ fn top(json: bool, interval: Duration, count: Option<u64>) -> io::Result<()> {
 fn alloc(size: u64, placement: Placement, hold: bool, json: bool) -> io::Result<()> {
     let mr = Moreram::open()?;
     let a = mr.alloc(size, placement, false)?;
-    let mut m = mr.map(&a)?;
+    let mut m = a.map()?;
     // Touch every page, so the memory is really there.
     for off in (0..m.len()).step_by(4096) {
         m.as_mut_slice()[off] = 1;
     }
-    let (tier, bank) = match a.tier {
+    let (tier, bank) = match a.tier() {
         Tier::Vram(b) => ("vram", b as i64),
         Tier::System => ("system", -1),
     };
@@ -211,8 +211,8 @@ fn alloc(size: u64, placement: Placement, hold: bool, json: bool) -> io::Result<
         println!(
             "{{\"pid\":{},\"handle\":{},\"size\":{},\"tier\":\"{}\",\"bank\":{}}}",
             std::process::id(),
-            a.handle,
-            a.size,
+            a.handle(),
+            a.size(),
             tier,
             bank
         );
@@ -220,9 +220,9 @@ fn alloc(size: u64, placement: Placement, hold: bool, json: bool) -> io::Result<
         println!(
             "pid {}: {} in {} (handle {})",
             std::process::id(),
-            human_size(a.size),
-            a.tier,
-            a.handle
+            human_size(a.size()),
+            a.tier(),
+            a.handle()
         );
     }
     use std::io::Write;
@@ -234,7 +234,7 @@ fn alloc(size: u64, placement: Placement, hold: bool, json: bool) -> io::Result<
         }
     }
     drop(m);
-    mr.free(a.handle)
+    a.free()
 }
 
 fn main() -> ExitCode {

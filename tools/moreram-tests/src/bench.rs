@@ -50,14 +50,14 @@ fn main() -> std::io::Result<()> {
         for placement in [Placement::VramOnly, Placement::SystemOnly] {
             let alloc_free = per_round(rounds, || {
                 let a = mr.alloc(size, placement, false).expect("ALLOC");
-                mr.free(a.handle).expect("FREE");
+                a.free().expect("FREE");
             });
             let full = per_round(rounds, || {
                 let a = mr.alloc(size, placement, false).expect("ALLOC");
-                let m = mr.map(&a).expect("mmap");
+                let m = a.map().expect("mmap");
                 touch(m.as_ptr(), len);
                 drop(m);
-                mr.free(a.handle).expect("FREE");
+                a.free().expect("FREE");
             });
             let tier = if placement == Placement::VramOnly {
                 "vram"

@@ -141,12 +141,12 @@ fn fdinfo() -> TestResult {
         "a new file shows memory: {k2:?}"
     );
     // Shared with another process: counted as shared.
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let token = a.share(None).map_err(e("SHARE"))?;
     let mut child: Child = spawn(|c| {
         let Ok(mine) = Moreram::open() else { return 10 };
-        if mine.import(c.recv()).is_err() {
+        let Ok(_b) = mine.import(c.recv()) else {
             return 11;
-        }
+        };
         c.send(1);
         c.recv();
         0
@@ -236,9 +236,9 @@ fn sysfs_numbers() -> TestResult {
         .map_err(e("ALLOC"))?;
     let mut child: Child = spawn(move |c| {
         let Ok(mine) = Moreram::open() else { return 10 };
-        if mine.alloc(5 * MIB, Placement::Bank(bank), true).is_err() {
+        let Ok(_a) = mine.alloc(5 * MIB, Placement::Bank(bank), true) else {
             return 11;
-        }
+        };
         c.send(1);
         c.recv();
         0
@@ -473,7 +473,7 @@ fn memdebug_poison() -> TestResult {
             let a = mr
                 .alloc(bo.size, Placement::Bank(bo.index), false)
                 .map_err(e("ALLOC"))?;
-            mr.free(a.handle).map_err(e("FREE"))?;
+            a.free().map_err(e("FREE"))?;
             if round == 1 {
                 // A stray write into freed memory.
                 dbg_write("poke", &format!("{} {} {}", bo.index, 5 * 4096 + 8, 0x1234))?;
@@ -481,14 +481,14 @@ fn memdebug_poison() -> TestResult {
             let b = mr
                 .alloc(bo.size, Placement::Bank(bo.index), false)
                 .map_err(e("ALLOC again"))?;
-            let mut m = mr.map(&b).map_err(e("mmap"))?;
+            let mut m = b.map().map_err(e("mmap"))?;
             check!(
                 m.as_slice().iter().all(|&x| x == 0),
                 "reused memory not zeroed"
             );
             m.as_mut_slice()[..8].copy_from_slice(&[1; 8]);
             drop(m);
-            mr.free(b.handle).map_err(e("FREE"))?;
+            b.free().map_err(e("FREE"))?;
             let now = dbg_u64("poison_errors")?;
             if round == 0 {
                 check!(
@@ -519,11 +519,13 @@ fn memdebug_leak() -> TestResult {
             let Ok(a) = mine.alloc(4 * 4096, Placement::PreferVram, false) else {
                 return 11;
             };
-            let Ok(t) = mine.share(a.handle, None) else {
+            let Ok(t) = a.share(None) else {
                 return 12;
             };
             c.send(t);
             c.recv();
+            // Closed with the allocation in it, not freed first.
+            a.into_raw();
             0
         });
         let token = owner.chan.recv();
@@ -531,8 +533,8 @@ fn memdebug_leak() -> TestResult {
         let h = mr.import(token).map_err(e("IMPORT"))?;
         let m = mr
             .map_raw(
-                h.mmap_offset,
-                h.size as usize,
+                h.mmap_offset(),
+                h.size() as usize,
                 libc::PROT_READ,
                 libc::MAP_SHARED,
             )
@@ -572,12 +574,14 @@ fn fault_injection() -> TestResult {
     dbg_write("fail_alloc/times", "1")?;
     for r in &results[..3] {
         check!(
-            *r == Err(Some(libc::ENOMEM)),
+            matches!(r, Err(Some(libc::ENOMEM))),
             "injected failure gave {r:?}, expected ENOMEM"
         );
     }
-    let ok = results[3].map_err(|er| format!("the fourth allocation failed: {er:?}"))?;
-    mr.free(ok.handle).map_err(e("FREE"))?;
+    let ok = results
+        .remove(3)
+        .map_err(|er| format!("the fourth allocation failed: {er:?}"))?;
+    ok.free().map_err(e("FREE"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
     let after = mr.tier().map_err(e("TIER"))?;
     check!(

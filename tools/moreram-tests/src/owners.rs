@@ -2,7 +2,7 @@
 //! against them. Processes are real: forked children, one of them running as another user.
 
 use crate::{check, expect_errno, Test, TestResult};
-use moreram::{sys, Allocation, Moreram, Placement};
+use moreram::{Allocation, Control, Moreram, Placement};
 use std::{
     fs::File,
     io::{self, Read, Write},
@@ -113,28 +113,35 @@ fn all_are(p: *const u8, len: usize, v: u64) -> bool {
         .all(|off| unsafe { p.add(off).cast::<u64>().read_volatile() } == v)
 }
 
-/// An allocation of `size` bytes owned by this process, mapped writable and filled with `v`,
-/// and a token to import it.
-fn owned_shared(size: u64, v: u64) -> Result<(Moreram, Allocation, moreram::Mapping, u64), String> {
-    let mr = Moreram::open().map_err(e("open"))?;
+/// An allocation of `size` bytes through `mr`, owned by this process, mapped writable and filled
+/// with `v`, and a token to import it.
+fn owned_shared(
+    mr: &Moreram,
+    size: u64,
+    v: u64,
+) -> Result<(Allocation<'_>, moreram::Mapping, u64), String> {
     let a = mr
         .alloc(size, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
+    let m = a.map().map_err(e("mmap"))?;
     fill(m.as_ptr(), m.len(), v);
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
-    Ok((mr, a, m, token))
+    let token = a.share(None).map_err(e("SHARE"))?;
+    Ok((a, m, token))
 }
 
-/// In a child: imports the token the parent sends on `c` into a file of its own and maps the
-/// first `len` bytes read-only. The error is the child's exit code: 10 open, 11 import, 12 mmap.
-fn import_ro(c: &mut Chan, len: usize) -> Result<(Moreram, Allocation, moreram::Mapping), i32> {
-    let mine = Moreram::open().map_err(|_| 10)?;
+/// In a child: imports the token the parent sends on `c` into `mine`, a file of its own, and maps
+/// the first `len` bytes read-only. The error is the child's exit code: 11 import, 12 mmap (the
+/// caller returns 10 when it cannot open its file).
+fn import_ro<'f>(
+    mine: &'f Moreram,
+    c: &mut Chan,
+    len: usize,
+) -> Result<(Allocation<'f>, moreram::Mapping), i32> {
     let b = mine.import(c.recv()).map_err(|_| 11)?;
     let ro = mine
-        .map_raw(b.mmap_offset, len, libc::PROT_READ, libc::MAP_SHARED)
+        .map_raw(b.mmap_offset(), len, libc::PROT_READ, libc::MAP_SHARED)
         .map_err(|_| 12)?;
-    Ok((mine, b, ro))
+    Ok((b, ro))
 }
 
 fn errno_of<T>(r: io::Result<T>) -> i32 {
@@ -149,18 +156,19 @@ fn getpid() -> i32 {
 /// The owner writes; a reader (same user, imported by token) maps read-only, sees the owner's
 /// writes, cannot map writable, cannot `mprotect` to writable, and its write faults (SIGSEGV).
 fn owner_reader() -> TestResult {
-    let (_mr, _a, m, token) = owned_shared(4 * PAGE, 0x100)?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let (_a, m, token) = owned_shared(&mr, 4 * PAGE, 0x100)?;
     let child = spawn(|c| {
         let Ok(mine) = Moreram::open() else { return 10 };
         let Ok(b) = mine.import(c.recv()) else {
             return 11;
         };
-        if errno_of(mine.map(&b)) != libc::EACCES {
+        if errno_of(b.map()) != libc::EACCES {
             return 12;
         }
         let Ok(ro) = mine.map_raw(
-            b.mmap_offset,
-            b.size as usize,
+            b.mmap_offset(),
+            b.size() as usize,
             libc::PROT_READ,
             libc::MAP_SHARED,
         ) else {
@@ -209,17 +217,17 @@ fn grant_revoke() -> TestResult {
     let a = mr
         .alloc(4 * PAGE, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
+    let m = a.map().map_err(e("mmap"))?;
     let mut child = spawn(|c| {
         let Ok(mine) = Moreram::open() else { return 10 };
         let Ok(b) = mine.import(c.recv()) else {
             return 11;
         };
         // Writable on the granted pages only.
-        if errno_of(mine.map(&b)) != libc::EACCES {
+        if errno_of(b.map()) != libc::EACCES {
             return 12;
         }
-        let Ok(w) = mine.map_raw(b.mmap_offset, 2 * PAGE as usize, RW, libc::MAP_SHARED) else {
+        let Ok(w) = mine.map_raw(b.mmap_offset(), 2 * PAGE as usize, RW, libc::MAP_SHARED) else {
             return 13;
         };
         fill(w.as_ptr(), w.len(), 0xc1);
@@ -229,18 +237,10 @@ fn grant_revoke() -> TestResult {
         fill(w.as_ptr(), 8, 0xc2);
         14
     });
-    let token = mr
-        .share(a.handle, Some(child.pid))
-        .map_err(e("SHARE named"))?;
-    mr.control(
-        a.handle,
-        sys::MORERAM_CTL_GRANT_WRITE,
-        0,
-        2 * PAGE,
-        child.pid,
-    )
-    .map_err(e("GRANT"))?;
-    let r = mr.rights(a.handle, 0, 2 * PAGE).map_err(e("RIGHTS"))?;
+    let token = a.share(Some(child.pid)).map_err(e("SHARE named"))?;
+    a.control(Control::GrantWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("GRANT"))?;
+    let r = a.rights(0, 2 * PAGE).map_err(e("RIGHTS"))?;
     check!(
         r.owner == getpid() && r.writers == [child.pid],
         "RIGHTS after grant: {r:?}"
@@ -250,7 +250,7 @@ fn grant_revoke() -> TestResult {
         "grantee not among readers: {r:?}"
     );
     check!(
-        mr.rights(a.handle, 0, 4 * PAGE).map_err(e("RIGHTS"))?.mixed,
+        a.rights(0, 4 * PAGE).map_err(e("RIGHTS"))?.mixed,
         "pages 0-3 should differ"
     );
     child.chan.send(token);
@@ -259,14 +259,8 @@ fn grant_revoke() -> TestResult {
         all_are(m.as_ptr(), 2 * PAGE as usize, 0xc1),
         "grantee's writes not visible to the owner"
     );
-    mr.control(
-        a.handle,
-        sys::MORERAM_CTL_REVOKE_WRITE,
-        0,
-        2 * PAGE,
-        child.pid,
-    )
-    .map_err(e("REVOKE"))?;
+    a.control(Control::RevokeWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("REVOKE"))?;
     child.chan.send(0);
     let (sig, code) = child.wait();
     check!(
@@ -278,7 +272,7 @@ fn grant_revoke() -> TestResult {
         "a write got through after revoke"
     );
     check!(
-        mr.rights(a.handle, 0, 2 * PAGE)
+        a.rights(0, 2 * PAGE)
             .map_err(e("RIGHTS"))?
             .writers
             .is_empty(),
@@ -290,7 +284,7 @@ fn grant_revoke() -> TestResult {
         let Ok(b) = mine.import(c.recv()) else {
             return 11;
         };
-        let r = mine.control(b.handle, sys::MORERAM_CTL_GRANT_WRITE, 0, PAGE, getpid());
+        let r = b.control(Control::GrantWrite(getpid()), 0, PAGE);
         if errno_of(r) == libc::EPERM {
             0
         } else {
@@ -298,7 +292,7 @@ fn grant_revoke() -> TestResult {
         }
     });
     let mut other = other;
-    let t2 = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let t2 = a.share(None).map_err(e("SHARE"))?;
     other.chan.send(t2);
     let (sig, code) = other.wait();
     check!(
@@ -325,21 +319,19 @@ fn revoke_own_and_all() -> TestResult {
             // Told to drop our own right (1) or to try the other writer's (2).
             match c.recv() {
                 1 => {
-                    if mine
-                        .control(b.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, b.size, getpid())
+                    if b.control(Control::RevokeWrite(getpid()), 0, b.size())
                         .is_err()
                     {
                         return 12;
                     }
-                    match mine.rights(b.handle, 0, b.size) {
-                        Ok(r) if r.caller & sys::MORERAM_RIGHT_WRITE == 0 => 0,
+                    match b.rights(0, b.size()) {
+                        Ok(r) if !r.caller.write => 0,
                         _ => 13,
                     }
                 }
                 other => {
                     let victim = other as i32;
-                    let r =
-                        mine.control(b.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, b.size, victim);
+                    let r = b.control(Control::RevokeWrite(victim), 0, b.size());
                     if errno_of(r) == libc::EPERM {
                         0
                     } else {
@@ -349,14 +341,14 @@ fn revoke_own_and_all() -> TestResult {
             }
         }));
     }
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let token = a.share(None).map_err(e("SHARE"))?;
     for w in writers.iter_mut() {
-        mr.control(a.handle, sys::MORERAM_CTL_GRANT_WRITE, 0, a.size, w.pid)
+        a.control(Control::GrantWrite(w.pid), 0, a.size())
             .map_err(e("GRANT"))?;
         w.chan.send(token);
         check!(w.chan.recv() == 1, "writer {} could not import", w.pid);
     }
-    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    let r = a.rights(0, a.size()).map_err(e("RIGHTS"))?;
     check!(r.writers.len() == 2, "two writers expected: {r:?}");
     let mut second = writers.pop().ok_or("no writer")?;
     let mut first = writers.pop().ok_or("no writer")?;
@@ -376,23 +368,20 @@ fn revoke_own_and_all() -> TestResult {
         sig == 0 && code == 0,
         "a writer could not drop its own right: exit {code}, signal {sig}"
     );
-    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    let r = a.rights(0, a.size()).map_err(e("RIGHTS"))?;
     check!(
         r.writers == [second_pid],
         "after the first dropped its right: {r:?}"
     );
     // The owner takes it from everyone.
-    mr.control(a.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, a.size, 0)
+    a.control(Control::RevokeWriteAll, 0, a.size())
         .map_err(e("REVOKE all"))?;
-    let r = mr.rights(a.handle, 0, a.size).map_err(e("RIGHTS"))?;
+    let r = a.rights(0, a.size()).map_err(e("RIGHTS"))?;
     check!(
         r.writers.is_empty() && r.owner == getpid(),
         "after revoking all: {r:?}"
     );
-    check!(
-        r.caller & sys::MORERAM_RIGHT_WRITE != 0,
-        "the owner lost its own write right"
-    );
+    check!(r.caller.write, "the owner lost its own write right");
     Ok(())
 }
 
@@ -406,7 +395,7 @@ fn give() -> TestResult {
         };
         c.send(1);
         c.recv(); // the old owner is gone
-        let Ok(w) = mine.map(&h) else { return 12 };
+        let Ok(w) = h.map() else { return 12 };
         if !all_are(w.as_ptr(), w.len(), 0xa) {
             return 13;
         }
@@ -414,14 +403,14 @@ fn give() -> TestResult {
         if !all_are(w.as_ptr(), w.len(), 0xb) {
             return 14;
         }
-        match mine.rights(h.handle, 0, h.size) {
-            Ok(r) if r.owner == getpid() && r.caller & sys::MORERAM_RIGHT_OWNER != 0 => {}
+        match h.rights(0, h.size()) {
+            Ok(r) if r.owner == getpid() && r.caller.owner => {}
             _ => return 15,
         }
         match mine.procs() {
             Ok(p)
                 if p.iter()
-                    .any(|p| p.pid == getpid() && p.vram + p.system >= h.size) => {}
+                    .any(|p| p.pid == getpid() && p.vram + p.system >= h.size()) => {}
             _ => return 16,
         }
         0
@@ -432,17 +421,14 @@ fn give() -> TestResult {
         let Ok(h) = mine.alloc(4 * PAGE, Placement::PreferVram, false) else {
             return 21;
         };
-        let Ok(m) = mine.map(&h) else { return 22 };
+        let Ok(m) = h.map() else { return 22 };
         fill(m.as_ptr(), m.len(), 0xa);
-        let Ok(token) = mine.share(h.handle, Some(bpid)) else {
+        let Ok(token) = h.share(Some(bpid)) else {
             return 23;
         };
         c.send(token);
         c.recv(); // b imported
-        if mine
-            .control(h.handle, sys::MORERAM_CTL_GIVE, 0, h.size, bpid)
-            .is_err()
-        {
+        if h.control(Control::Give(bpid), 0, h.size()).is_err() {
             return 24;
         }
         c.send(1);
@@ -473,7 +459,8 @@ fn give() -> TestResult {
 /// Another user gets nothing without being named: no import by token, no mmap or query through
 /// an inherited file. Named, it may import and read, and still not write.
 fn other_user() -> TestResult {
-    let (mr, a, _m, token) = owned_shared(2 * PAGE, 0x5)?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let (a, _m, token) = owned_shared(&mr, 2 * PAGE, 0x5)?;
     let inherited = &mr;
     let mut child = spawn(|c| {
         // SAFETY: drops root for good in this child.
@@ -484,14 +471,14 @@ fn other_user() -> TestResult {
         if errno_of(mine.import(c.recv())) != libc::EACCES {
             return 12;
         }
-        if errno_of(inherited.query(a.handle)) != libc::EACCES {
+        if errno_of(inherited.query_raw(a.handle())) != libc::EACCES {
             return 13;
         }
-        if errno_of(inherited.rights(a.handle, 0, PAGE)) != libc::EACCES {
+        if errno_of(inherited.rights_raw(a.handle(), 0, PAGE)) != libc::EACCES {
             return 14;
         }
         let ro = inherited.map_raw(
-            a.mmap_offset,
+            a.mmap_offset(),
             PAGE as usize,
             libc::PROT_READ,
             libc::MAP_SHARED,
@@ -504,8 +491,8 @@ fn other_user() -> TestResult {
             return 16;
         };
         let Ok(ro) = mine.map_raw(
-            b.mmap_offset,
-            b.size as usize,
+            b.mmap_offset(),
+            b.size() as usize,
             libc::PROT_READ,
             libc::MAP_SHARED,
         ) else {
@@ -514,7 +501,7 @@ fn other_user() -> TestResult {
         if !all_are(ro.as_ptr(), ro.len(), 0x5) {
             return 18;
         }
-        if errno_of(mine.map(&b)) != libc::EACCES {
+        if errno_of(b.map()) != libc::EACCES {
             return 19;
         }
         0
@@ -524,9 +511,7 @@ fn other_user() -> TestResult {
         child.chan.recv() == 1,
         "the other user got in without a name"
     );
-    let named = mr
-        .share(a.handle, Some(child.pid))
-        .map_err(e("SHARE named"))?;
+    let named = a.share(Some(child.pid)).map_err(e("SHARE named"))?;
     child.chan.send(named);
     let (sig, code) = child.wait();
     check!(
@@ -557,19 +542,21 @@ fn owner_exit() -> TestResult {
             let Ok(h) = mine.alloc(4 * PAGE, Placement::Bank(bank), false) else {
                 return 11;
             };
-            let Ok(t) = mine.share(h.handle, None) else {
+            let Ok(t) = h.share(None) else {
                 return 12;
             };
             c.send(t);
             c.recv();
+            // The owner holds the allocation until its file goes.
+            h.into_raw();
             0
         });
         let h = mr.import(owner.chan.recv()).map_err(e("IMPORT"))?;
         let ro = if mapped {
             Some(
                 mr.map_raw(
-                    h.mmap_offset,
-                    h.size as usize,
+                    h.mmap_offset(),
+                    h.size() as usize,
                     libc::PROT_READ,
                     libc::MAP_SHARED,
                 )
@@ -597,7 +584,7 @@ fn owner_exit() -> TestResult {
             bochs_free(&mr)?.1 == free0,
             "the dead owner's pages did not go back (mapped: {mapped})"
         );
-        let r = mr.rights(h.handle, 0, h.size).map_err(e("RIGHTS"))?;
+        let r = h.rights(0, h.size()).map_err(e("RIGHTS"))?;
         check!(
             r.owner == 0,
             "pages of a dead owner still owned by {}",
@@ -606,14 +593,14 @@ fn owner_exit() -> TestResult {
         expect_errno(
             "mmap of released pages",
             mr.map_raw(
-                h.mmap_offset,
+                h.mmap_offset(),
                 PAGE as usize,
                 libc::PROT_READ,
                 libc::MAP_SHARED,
             ),
             libc::EACCES,
         )?;
-        mr.free(h.handle).map_err(e("FREE"))?;
+        h.free().map_err(e("FREE"))?;
     }
     Ok(())
 }
@@ -622,9 +609,11 @@ fn owner_exit() -> TestResult {
 /// at the same address, then maps anonymous memory there and writes: the owner's pages never
 /// change.
 fn attack_mprotect_remap() -> TestResult {
-    let (_mr, _a, m, token) = owned_shared(PAGE, 0x77)?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let (_a, m, token) = owned_shared(&mr, PAGE, 0x77)?;
     let mut child = spawn(|c| {
-        let (mine, b, ro) = match import_ro(c, PAGE as usize) {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let (b, ro) = match import_ro(&mine, c, PAGE as usize) {
             Ok(x) => x,
             Err(code) => return code,
         };
@@ -643,7 +632,7 @@ fn attack_mprotect_remap() -> TestResult {
                     RW,
                     libc::MAP_SHARED | libc::MAP_FIXED,
                     std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&mine)),
-                    b.mmap_offset as libc::off_t,
+                    b.mmap_offset() as libc::off_t,
                 )
             };
             if p != libc::MAP_FAILED {
@@ -675,7 +664,7 @@ fn attack_mprotect_remap() -> TestResult {
                     libc::PROT_READ,
                     libc::MAP_SHARED | libc::MAP_FIXED,
                     std::os::fd::AsRawFd::as_raw_fd(&std::os::fd::AsFd::as_fd(&mine)),
-                    b.mmap_offset as libc::off_t,
+                    b.mmap_offset() as libc::off_t,
                 )
             };
             if r == libc::MAP_FAILED || !all_are(r.cast(), PAGE as usize, 0x77) {
@@ -698,15 +687,17 @@ fn attack_mprotect_remap() -> TestResult {
 
 /// A child of a reader inherits no mapping, and gets no write access through the reader's file.
 fn attack_child_of_reader() -> TestResult {
-    let (_mr, _a, m, token) = owned_shared(PAGE, 0x42)?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let (_a, m, token) = owned_shared(&mr, PAGE, 0x42)?;
     let mut reader = spawn(|c| {
-        let (mine, b, ro) = match import_ro(c, PAGE as usize) {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let (b, ro) = match import_ro(&mine, c, PAGE as usize) {
             Ok(x) => x,
             Err(code) => return code,
         };
         let addr = ro.as_ptr() as usize;
         let grandchild = spawn(|_| {
-            if errno_of(mine.map(&b)) != libc::EACCES {
+            if errno_of(b.map()) != libc::EACCES {
                 return 30;
             }
             // No mapping was inherited: this faults (SIGSEGV).
@@ -739,7 +730,7 @@ fn attack_pid_reuse() -> TestResult {
     let a = mr
         .alloc(PAGE, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
-    let m = mr.map(&a).map_err(e("mmap"))?;
+    let m = a.map().map_err(e("mmap"))?;
     fill(m.as_ptr(), m.len(), 0x99);
     // After a wrap, pid numbers start again above the 300 reserved ones: make the victim's number
     // one that can come back.
@@ -756,12 +747,12 @@ fn attack_pid_reuse() -> TestResult {
         0
     });
     let victim = grantee.pid;
-    mr.control(a.handle, sys::MORERAM_CTL_GRANT_WRITE, 0, PAGE, victim)
+    a.control(Control::GrantWrite(victim), 0, PAGE)
         .map_err(e("GRANT"))?;
     let mut grantee = grantee;
     grantee.chan.send(0);
     grantee.wait();
-    let token = mr.share(a.handle, None).map_err(e("SHARE"))?;
+    let token = a.share(None).map_err(e("SHARE"))?;
     // Make pid numbers wrap quickly, then fork until the number comes back.
     let pid_max =
         std::fs::read_to_string("/proc/sys/kernel/pid_max").map_err(|er| er.to_string())?;
@@ -777,16 +768,14 @@ fn attack_pid_reuse() -> TestResult {
             let Ok(b) = mine.import(c.recv()) else {
                 return 11;
             };
-            if errno_of(mine.map(&b)) != libc::EACCES {
+            if errno_of(b.map()) != libc::EACCES {
                 return 12;
             }
-            match mine.rights(b.handle, 0, PAGE) {
-                Ok(r) if r.caller & sys::MORERAM_RIGHT_WRITE == 0 => {}
+            match b.rights(0, PAGE) {
+                Ok(r) if !r.caller.write => {}
                 _ => return 13,
             }
-            if errno_of(mine.control(b.handle, sys::MORERAM_CTL_REVOKE_WRITE, 0, PAGE, victim))
-                != libc::EPERM
-            {
+            if errno_of(b.control(Control::RevokeWrite(victim), 0, PAGE)) != libc::EPERM {
                 return 14;
             }
             0
@@ -831,7 +820,7 @@ fn race_give_munmap() -> TestResult {
             let Ok(h) = mine.alloc(PAGES * PAGE, Placement::PreferVram, false) else {
                 return 11;
             };
-            let Ok(t) = mine.share(h.handle, Some(me)) else {
+            let Ok(t) = h.share(Some(me)) else {
                 return 12;
             };
             c.send(t);
@@ -843,7 +832,7 @@ fn race_give_munmap() -> TestResult {
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                         let k = i % PAGES;
                         if let Ok(w) = mine.map_raw(
-                            h.mmap_offset + k * PAGE,
+                            h.mmap_offset() + k * PAGE,
                             PAGE as usize,
                             RW,
                             libc::MAP_SHARED,
@@ -854,10 +843,7 @@ fn race_give_munmap() -> TestResult {
                     }
                 });
                 for k in 0..PAGES {
-                    if mine
-                        .control(h.handle, sys::MORERAM_CTL_GIVE, k * PAGE, PAGE, me)
-                        .is_err()
-                    {
+                    if h.control(Control::Give(me), k * PAGE, PAGE).is_err() {
                         break;
                     }
                     c.send(k);
@@ -878,7 +864,7 @@ fn race_give_munmap() -> TestResult {
             }
             let w = mr
                 .map_raw(
-                    h.mmap_offset + k * PAGE,
+                    h.mmap_offset() + k * PAGE,
                     PAGE as usize,
                     RW,
                     libc::MAP_SHARED,
@@ -901,7 +887,7 @@ fn race_give_munmap() -> TestResult {
         if given > 0 {
             let all = mr
                 .map_raw(
-                    h.mmap_offset,
+                    h.mmap_offset(),
                     (given * PAGE) as usize,
                     libc::PROT_READ,
                     libc::MAP_SHARED,
@@ -916,7 +902,7 @@ fn race_give_munmap() -> TestResult {
                 );
             }
         }
-        mr.free(h.handle).map_err(e("FREE"))?;
+        h.free().map_err(e("FREE"))?;
     }
     println!(
         "moreram-info: race-give-munmap: {total} gives raced with mmap/write/munmap; \

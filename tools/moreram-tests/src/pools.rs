@@ -117,7 +117,7 @@ fn reserve_scavenge() -> TestResult {
         };
         // SAFETY: `r` is a `moreram_reserve`.
         unsafe {
-            moreram::ioctl(
+            moreram::sys::ioctl(
                 std::os::fd::AsFd::as_fd(&mr),
                 moreram::sys::MORERAM_IOC_RESERVE,
                 &mut r,
@@ -159,7 +159,7 @@ fn reserve_scavenge() -> TestResult {
         mr.tier().map_err(e("TIER"))?.pool_vram == 0,
         "allocation not served from the pool"
     );
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     check!(
         mr.tier().map_err(e("TIER"))?.pool_vram == MIB,
         "freed VRAM not kept in the pool"
@@ -187,14 +187,14 @@ fn reserve_scavenge() -> TestResult {
         mr.tier().map_err(e("TIER"))?.pool_system == 0,
         "system allocation not from the pool"
     );
-    let mut m = mr.map(&s1).map_err(e("mmap"))?;
+    let mut m = s1.map().map_err(e("mmap"))?;
     check!(
         m.as_slice().iter().all(|&x| x == 0),
         "pooled system pages not zeroed"
     );
     m.as_mut_slice().fill(0x5a);
     drop(m);
-    mr.free(s1.handle).map_err(e("FREE"))?;
+    s1.free().map_err(e("FREE"))?;
     check!(
         mr.tier().map_err(e("TIER"))?.pool_system == 64 * PAGE,
         "freed system pages not pooled"
@@ -203,7 +203,7 @@ fn reserve_scavenge() -> TestResult {
         .alloc(16 * PAGE, Placement::SystemOnly, false)
         .map_err(e("ALLOC system again"))?;
     check!(
-        mr.map(&s2)
+        s2.map()
             .map_err(e("mmap"))?
             .as_slice()
             .iter()
@@ -215,7 +215,7 @@ fn reserve_scavenge() -> TestResult {
         v == 0 && s == 48 * PAGE,
         "SCAVENGE returned {v} + {s}, expected 48 pages"
     );
-    mr.free(s2.handle).map_err(e("FREE"))?;
+    s2.free().map_err(e("FREE"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
 
     // Another process's allocation that does not fit otherwise takes the pool back at once.
@@ -225,10 +225,10 @@ fn reserve_scavenge() -> TestResult {
     let bank = bo.index;
     let mut child = spawn(move |c| {
         let Ok(mine) = Moreram::open() else { return 10 };
-        match mine.alloc(MIB, Placement::Bank(bank), false) {
-            Ok(a) if a.tier != Tier::System => {}
+        let _a = match mine.alloc(MIB, Placement::Bank(bank), false) {
+            Ok(a) if a.tier() != Tier::System => a,
             _ => return 11,
-        }
+        };
         c.send(1);
         c.recv();
         0
@@ -330,9 +330,9 @@ fn notify(n: u64) -> TestResult {
         .alloc(28 * MIB, Placement::Bank(bank), false)
         .map_err(e("ALLOC"))?;
     check!(
-        a.tier == Tier::Vram(bank),
+        a.tier() == Tier::Vram(bank),
         "crossing allocation went to {}",
-        a.tier
+        a.tier()
     );
     // Each holder reports the time from the crossing to its pool being back.
     let mut last = 0;
@@ -352,12 +352,12 @@ fn notify(n: u64) -> TestResult {
         .alloc(32 * MIB, Placement::Bank(bank), false)
         .map_err(e("ALLOC after scavenge"))?;
     check!(
-        b.tier == Tier::Vram(bank),
+        b.tier() == Tier::Vram(bank),
         "allocation after scavenging went to {}",
-        b.tier
+        b.tier()
     );
-    mr.free(a.handle).map_err(e("FREE"))?;
-    mr.free(b.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
+    b.free().map_err(e("FREE"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
     println!(
         "moreram-info: scavenge with {n} holders: {:.2} ms from crossing the low watermark to the last page back",
@@ -379,7 +379,7 @@ fn deadline() -> TestResult {
         let Ok(live) = mine.alloc(MIB, Placement::Bank(bank), false) else {
             return 11;
         };
-        let Ok(mut m) = mine.map(&live) else {
+        let Ok(mut m) = live.map() else {
             return 12;
         };
         for (i, x) in m.as_mut_slice().iter_mut().enumerate() {
@@ -415,7 +415,7 @@ fn deadline() -> TestResult {
     let pooled = bochs(&mr)?.pooled;
     h.chan.send(0);
     let (sig, code) = h.wait();
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
     check!(
         pooled == 0,
@@ -469,7 +469,7 @@ fn signal() -> TestResult {
         .alloc(28 * MIB, Placement::Bank(bank), false)
         .map_err(e("ALLOC"))?;
     let (sig, code) = h.wait();
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     mr.scavenge().map_err(e("SCAVENGE"))?;
     check!(sig == 0 && code == 0, "holder: exit {code}, signal {sig}");
     Ok(())
@@ -483,7 +483,7 @@ fn shrinker() -> TestResult {
     let a = mr
         .alloc(256 * PAGE, Placement::SystemOnly, false)
         .map_err(e("ALLOC"))?;
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     check!(
         mr.tier().map_err(e("TIER"))?.pool_system == 256 * PAGE,
         "freed pages not pooled"
@@ -516,7 +516,7 @@ fn shrinker_pressure() -> TestResult {
     let a = mr
         .alloc(1024 * PAGE, Placement::SystemOnly, false)
         .map_err(e("ALLOC"))?;
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     check!(
         mr.tier().map_err(e("TIER"))?.pool_system == 1024 * PAGE,
         "freed pages not pooled"

@@ -87,27 +87,27 @@ fn alloc_map_free() -> TestResult {
         .alloc(PAGE, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
     check!(
-        matches!(a.tier, Tier::Vram(_)),
+        matches!(a.tier(), Tier::Vram(_)),
         "4 KiB went to {}, VRAM is free",
-        a.tier
+        a.tier()
     );
     check!(
-        a.handle != 0 && a.mmap_offset % PAGE == 0,
+        a.handle() != 0 && a.mmap_offset() % PAGE == 0,
         "handle {} offset {:#x}",
-        a.handle,
-        a.mmap_offset
+        a.handle(),
+        a.mmap_offset()
     );
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
     all_zero(&m)?;
     fill(&mut m, 0x5eed);
     verify(&m, 0x5eed)?;
-    let q = mr.query(a.handle).map_err(e("QUERY"))?;
+    let q = a.query().map_err(e("QUERY"))?;
     check!(
-        q.size == PAGE && q.tier == sys::MORERAM_TIER_VRAM && q.mappings == 1,
+        q.size == PAGE && matches!(q.tier, Tier::Vram(_)) && q.mappings == 1,
         "QUERY: {q:?}"
     );
     check!(
-        q.mmap_offset == a.mmap_offset,
+        q.mmap_offset == a.mmap_offset(),
         "QUERY offset {:#x}",
         q.mmap_offset
     );
@@ -124,12 +124,13 @@ fn alloc_map_free() -> TestResult {
     );
     drop(m);
     check!(
-        mr.query(a.handle).map_err(e("QUERY"))?.mappings == 0,
+        a.query().map_err(e("QUERY"))?.mappings == 0,
         "mapping count after munmap"
     );
-    mr.free(a.handle).map_err(e("FREE"))?;
-    expect_errno("QUERY after FREE", mr.query(a.handle), libc::ENOENT)?;
-    expect_errno("double FREE", mr.free(a.handle), libc::ENOENT)?;
+    let handle = a.handle();
+    a.free().map_err(e("FREE"))?;
+    expect_errno("QUERY after FREE", mr.query_raw(handle), libc::ENOENT)?;
+    expect_errno("double FREE", mr.free_raw(handle), libc::ENOENT)?;
     let t = mr.tier().map_err(e("TIER"))?;
     check!(
         t.vram_free == before.vram_free && t.file_allocs == 0,
@@ -158,9 +159,9 @@ fn exhaustion_and_fallback() -> TestResult {
         .alloc(iv.size, Placement::Bank(iv.index), true)
         .map_err(e("whole ivshmem bank"))?;
     check!(
-        whole.tier == Tier::Vram(iv.index),
+        whole.tier() == Tier::Vram(iv.index),
         "whole bank went to {}",
-        whole.tier
+        whole.tier()
     );
     let iv2 = ivshmem(&mr)?;
     check!(
@@ -183,9 +184,9 @@ fn exhaustion_and_fallback() -> TestResult {
             .alloc(sz, Placement::VramOnly, false)
             .map_err(e("filling bochs"))?;
         check!(
-            a.tier == Tier::Vram(bo.index),
+            a.tier() == Tier::Vram(bo.index),
             "piece of {sz} went to {}",
-            a.tier
+            a.tier()
         );
         pieces.push(a);
         left -= sz;
@@ -204,11 +205,11 @@ fn exhaustion_and_fallback() -> TestResult {
         .alloc(16 * PAGE, Placement::PreferVram, false)
         .map_err(e("fallback"))?;
     check!(
-        fb.tier == Tier::System,
+        fb.tier() == Tier::System,
         "prefer-VRAM with VRAM full went to {}",
-        fb.tier
+        fb.tier()
     );
-    let mut m = mr.map(&fb).map_err(e("mmap fallback"))?;
+    let mut m = fb.map().map_err(e("mmap fallback"))?;
     all_zero(&m)?;
     fill(&mut m, 7);
     verify(&m, 7)?;
@@ -220,17 +221,18 @@ fn exhaustion_and_fallback() -> TestResult {
     );
     // Free a middle piece: its space, and only that, comes back.
     let mid = pieces.remove(1);
-    mr.free(mid.handle).map_err(e("FREE piece"))?;
+    let mid_size = mid.size();
+    mid.free().map_err(e("FREE piece"))?;
     let bo2 = bochs(&mr)?;
     check!(
-        bo2.free == mid.size && bo2.largest_free == mid.size,
+        bo2.free == mid_size && bo2.largest_free == mid_size,
         "after freeing {}: free {} largest {}",
-        mid.size,
+        mid_size,
         bo2.free,
         bo2.largest_free
     );
-    for a in pieces.iter().chain([&whole, &fb]) {
-        mr.free(a.handle).map_err(e("FREE"))?;
+    for a in pieces.into_iter().chain([whole, fb]) {
+        a.free().map_err(e("FREE"))?;
     }
     let t2 = mr.tier().map_err(e("TIER"))?;
     check!(
@@ -259,32 +261,32 @@ fn zeroing() -> TestResult {
         let a = mr
             .alloc(bo.size, Placement::Bank(bo.index), false)
             .map_err(e("whole bochs bank"))?;
-        let mut m = mr.map(&a).map_err(e("mmap"))?;
+        let mut m = a.map().map_err(e("mmap"))?;
         all_zero(&m).map_err(|w| format!("round {round}: {w}"))?;
         fill(&mut m, 0xa5a5_a5a5_a5a5_a5a5);
         drop(m);
-        mr.free(a.handle).map_err(e("FREE"))?;
+        a.free().map_err(e("FREE"))?;
     }
     // Another process takes the same pages (the whole bank) after our pattern.
     let a = mr
         .alloc(bo.size, Placement::Bank(bo.index), false)
         .map_err(e("whole bank"))?;
-    fill(&mut mr.map(&a).map_err(e("mmap"))?, 0x1234);
-    mr.free(a.handle).map_err(e("FREE"))?;
+    fill(&mut a.map().map_err(e("mmap"))?, 0x1234);
+    a.free().map_err(e("FREE"))?;
     crate::run_child(&["zero-check", &bo.index.to_string(), &bo.size.to_string()])?;
     // System pages too.
     let s = mr
         .alloc(64 * PAGE, Placement::SystemOnly, false)
         .map_err(e("system"))?;
-    let mut m = mr.map(&s).map_err(e("mmap system"))?;
+    let mut m = s.map().map_err(e("mmap system"))?;
     all_zero(&m)?;
     fill(&mut m, 0xdead);
     drop(m);
-    mr.free(s.handle).map_err(e("FREE"))?;
+    s.free().map_err(e("FREE"))?;
     let s = mr
         .alloc(64 * PAGE, Placement::SystemOnly, false)
         .map_err(e("system again"))?;
-    all_zero(&mr.map(&s).map_err(e("mmap system"))?)?;
+    all_zero(&s.map().map_err(e("mmap system"))?)?;
     Ok(())
 }
 
@@ -297,7 +299,7 @@ pub fn child_zero_check(args: &[String]) -> ExitCode {
         let a = mr
             .alloc(size, Placement::Bank(bank), false)
             .map_err(e("ALLOC"))?;
-        all_zero(&mr.map(&a).map_err(e("mmap"))?)
+        all_zero(&a.map().map_err(e("mmap"))?)
     };
     match go() {
         Ok(()) => ExitCode::SUCCESS,
@@ -443,51 +445,52 @@ fn alloc_bad_input() -> TestResult {
     }
     // SAFETY: NULL is the point: the kernel must not dereference it.
     let r = unsafe {
-        moreram::ioctl::<sys::moreram_alloc>(
-            mr.as_fd(),
-            sys::MORERAM_IOC_ALLOC,
-            std::ptr::null_mut(),
-        )
+        sys::ioctl::<sys::moreram_alloc>(mr.as_fd(), sys::MORERAM_IOC_ALLOC, std::ptr::null_mut())
     };
     expect_errno("NULL argument", r, libc::EFAULT)?;
-    expect_errno("FREE unknown handle", mr.free(12345), libc::ENOENT)?;
-    expect_errno("QUERY unknown handle", mr.query(12345), libc::ENOENT)?;
-    expect_errno("FREE handle 0", mr.free(0), libc::ENOENT)?;
+    expect_errno("FREE unknown handle", mr.free_raw(12345), libc::ENOENT)?;
+    expect_errno("QUERY unknown handle", mr.query_raw(12345), libc::ENOENT)?;
+    expect_errno("FREE handle 0", mr.free_raw(0), libc::ENOENT)?;
     let a = mr
         .alloc(PAGE, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
     let mut fr = sys::moreram_handle {
-        handle: a.handle,
+        handle: a.handle(),
         reserved0: 1,
         ..Default::default()
     };
     // SAFETY: `fr` is a `moreram_handle`.
-    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_FREE, &mut fr) };
+    let r = unsafe { sys::ioctl(mr.as_fd(), sys::MORERAM_IOC_FREE, &mut fr) };
     expect_errno("FREE reserved0", r, libc::EINVAL)?;
     let mut q = sys::moreram_query {
-        handle: a.handle,
+        handle: a.handle(),
         size: 1,
         ..Default::default()
     };
     // SAFETY: `q` is a `moreram_query`.
-    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_QUERY, &mut q) };
+    let r = unsafe { sys::ioctl(mr.as_fd(), sys::MORERAM_IOC_QUERY, &mut q) };
     expect_errno("QUERY output field set", r, libc::EINVAL)?;
     let mut t = sys::moreram_tier {
         reserved1: 1,
         ..Default::default()
     };
     // SAFETY: `t` is a `moreram_tier`.
-    let r = unsafe { moreram::ioctl(mr.as_fd(), sys::MORERAM_IOC_TIER, &mut t) };
+    let r = unsafe { sys::ioctl(mr.as_fd(), sys::MORERAM_IOC_TIER, &mut t) };
     expect_errno("TIER input not zero", r, libc::EINVAL)?;
     // Another file's handle means nothing here.
     let other = open()?;
     expect_errno(
         "FREE through another file",
-        other.free(a.handle),
+        other.free_raw(a.handle()),
         libc::ENOENT,
     )?;
-    mr.free(a.handle).map_err(e("FREE"))?;
-    expect_errno("ioctl on a freed handle", mr.query(a.handle), libc::ENOENT)?;
+    let handle = a.handle();
+    a.free().map_err(e("FREE"))?;
+    expect_errno(
+        "ioctl on a freed handle",
+        mr.query_raw(handle),
+        libc::ENOENT,
+    )?;
     let after = mr.tier().map_err(e("TIER"))?;
     check!(
         after.vram_free == before.vram_free
@@ -508,7 +511,7 @@ fn mmap_bad_input() -> TestResult {
     expect_errno(
         "offset of no allocation",
         mr.map_raw(
-            a.mmap_offset + (1 << 40),
+            a.mmap_offset() + (1 << 40),
             PAGE as usize,
             rw,
             libc::MAP_SHARED,
@@ -522,13 +525,13 @@ fn mmap_bad_input() -> TestResult {
     )?;
     expect_errno(
         "past the end",
-        mr.map_raw(a.mmap_offset, 5 * PAGE as usize, rw, libc::MAP_SHARED),
+        mr.map_raw(a.mmap_offset(), 5 * PAGE as usize, rw, libc::MAP_SHARED),
         libc::EINVAL,
     )?;
     expect_errno(
         "tail past the end",
         mr.map_raw(
-            a.mmap_offset + 3 * PAGE,
+            a.mmap_offset() + 3 * PAGE,
             2 * PAGE as usize,
             rw,
             libc::MAP_SHARED,
@@ -537,13 +540,13 @@ fn mmap_bad_input() -> TestResult {
     )?;
     expect_errno(
         "MAP_PRIVATE",
-        mr.map_raw(a.mmap_offset, PAGE as usize, rw, libc::MAP_PRIVATE),
+        mr.map_raw(a.mmap_offset(), PAGE as usize, rw, libc::MAP_PRIVATE),
         libc::EINVAL,
     )?;
     expect_errno(
         "PROT_EXEC",
         mr.map_raw(
-            a.mmap_offset,
+            a.mmap_offset(),
             PAGE as usize,
             rw | libc::PROT_EXEC,
             libc::MAP_SHARED,
@@ -553,15 +556,15 @@ fn mmap_bad_input() -> TestResult {
     let other = open()?;
     expect_errno(
         "another file's offset",
-        other.map_raw(a.mmap_offset, PAGE as usize, rw, libc::MAP_SHARED),
+        other.map_raw(a.mmap_offset(), PAGE as usize, rw, libc::MAP_SHARED),
         libc::EINVAL,
     )?;
     // A sub-range maps, and sees the same bytes as the whole.
-    let mut whole = mr.map(&a).map_err(e("mmap"))?;
+    let mut whole = a.map().map_err(e("mmap"))?;
     fill(&mut whole, 99);
     let part = mr
         .map_raw(
-            a.mmap_offset + 2 * PAGE,
+            a.mmap_offset() + 2 * PAGE,
             2 * PAGE as usize,
             libc::PROT_READ,
             libc::MAP_SHARED,
@@ -594,7 +597,7 @@ fn mmap_bad_input() -> TestResult {
     };
     check!(r == libc::MAP_FAILED, "mremap grew the mapping");
     drop((whole, part));
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     Ok(())
 }
 
@@ -605,9 +608,9 @@ fn free_while_mapped() -> TestResult {
     let a = mr
         .alloc(8 * PAGE, Placement::Bank(bo.index), false)
         .map_err(e("ALLOC"))?;
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
     fill(&mut m, 42);
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     verify(&m, 42)?;
     fill(&mut m, 43);
     verify(&m, 43)?;
@@ -629,9 +632,12 @@ fn close_while_mapped() -> TestResult {
     let a = mr
         .alloc(8 * PAGE, Placement::Bank(bo.index), false)
         .map_err(e("ALLOC"))?;
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
+    // Both allocations stay until the file goes.
+    a.into_raw();
     mr.alloc(8 * PAGE, Placement::Bank(bo.index), false)
-        .map_err(e("ALLOC unmapped"))?;
+        .map_err(e("ALLOC unmapped"))?
+        .into_raw();
     fill(&mut m, 77);
     drop(mr);
     verify(&m, 77)?;
@@ -657,7 +663,7 @@ fn fork() -> TestResult {
     let a = mr
         .alloc(2 * PAGE, Placement::PreferVram, false)
         .map_err(e("ALLOC"))?;
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
     fill(&mut m, 5);
     let addr = m.as_ptr();
     let touch = |expect_signal: i32, act: &dyn Fn() -> i32| -> TestResult {
@@ -673,16 +679,16 @@ fn fork() -> TestResult {
         unsafe { std::ptr::read_volatile(addr) };
         0
     })?;
-    let a2 = a;
+    let a2 = &a;
     touch(0, &|| {
         // The child is another process: it may read (same user), not write.
         let ro = mr.map_raw(
-            a2.mmap_offset,
-            a2.size as usize,
+            a2.mmap_offset(),
+            a2.size() as usize,
             libc::PROT_READ,
             libc::MAP_SHARED,
         );
-        let rw = mr.map(&a2);
+        let rw = a2.map();
         let ok = ro.map(|c| verify(&c, 5).is_ok()).unwrap_or(false)
             && rw.err().and_then(|e| e.raw_os_error()) == Some(libc::EACCES);
         if ok {
@@ -695,7 +701,7 @@ fn fork() -> TestResult {
     fill(&mut m, 6);
     verify(&m, 6)?;
     drop(m);
-    mr.free(a.handle).map_err(e("FREE"))?;
+    a.free().map_err(e("FREE"))?;
     Ok(())
 }
 
@@ -708,7 +714,7 @@ fn unbind_while_mapped() -> TestResult {
     let a = mr
         .alloc(4 * PAGE, Placement::Bank(bo.index), false)
         .map_err(e("ALLOC"))?;
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
     fill(&mut m, 11);
     let p = m.as_ptr();
     // The child re-maps the allocation through the inherited file (fork does not copy the
@@ -718,8 +724,8 @@ fn unbind_while_mapped() -> TestResult {
             // Another process: read-only.
             let c = mr
                 .map_raw(
-                    a.mmap_offset,
-                    a.size as usize,
+                    a.mmap_offset(),
+                    a.size() as usize,
                     libc::PROT_READ,
                     libc::MAP_SHARED,
                 )
@@ -752,7 +758,7 @@ fn unbind_while_mapped() -> TestResult {
     );
     rebind.map_err(e("rebind"))?;
     drop(m);
-    let _ = mr.free(a.handle);
+    let _ = a.free();
     let bo2 = bochs(&mr)?;
     check!(bo2.free == bo2.size, "rebound bank not empty: {bo2:?}");
     Ok(())
@@ -767,7 +773,7 @@ fn marker() -> TestResult {
     let a = mr
         .alloc(PAGE, Placement::Bank(iv.index), false)
         .map_err(e("ALLOC"))?;
-    let mut m = mr.map(&a).map_err(e("mmap"))?;
+    let mut m = a.map().map_err(e("mmap"))?;
     let nonce = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
     let text = format!("moreram-marker-{}", nonce.trim());
     m.as_mut_slice()[..text.len()].copy_from_slice(text.as_bytes());
