@@ -4,7 +4,7 @@
 //! scavenge events.
 
 use kernel::{
-    bindings, new_mutex, new_poll_condvar,
+    new_mutex, new_poll_condvar,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
     sync::{
@@ -62,8 +62,6 @@ impl Drop for Handles {
 #[pin_data]
 pub(crate) struct OpenFile {
     pub(crate) tier: Arc<Tier>,
-    /// The file's address space (the inode's); user mappings live there.
-    mapping: *mut bindings::address_space,
     /// The process that opened the file: scavenge requests for its pool are queued here.
     opener: Process,
     /// Protected by its mutex; taken after the tier's file registry, before shares.
@@ -81,22 +79,12 @@ pub(crate) struct OpenFile {
     client_id: u64,
 }
 
-// SAFETY: `mapping` is only handed to the mm, which may use it from any thread; the rest is
-// protected by the mutexes.
-unsafe impl Send for OpenFile {}
-// SAFETY: as above.
-unsafe impl Sync for OpenFile {}
-
 impl OpenFile {
-    /// State for a file of `tier` being opened, whose address space is `mapping`.
-    pub(crate) fn open(
-        tier: &Arc<Tier>,
-        mapping: *mut bindings::address_space,
-    ) -> Result<Arc<Self>> {
+    /// State for a file of `tier` being opened.
+    pub(crate) fn open(tier: &Arc<Tier>) -> Result<Arc<Self>> {
         let file = Arc::pin_init(
             try_pin_init!(OpenFile {
                 tier: tier.clone(),
-                mapping,
                 opener: Process::current()?,
                 events <- new_mutex!(KVec::new()),
                 event_cv <- new_poll_condvar!("moreram::event_cv"),
@@ -143,10 +131,6 @@ impl OpenFile {
 
     pub(crate) fn client_id(&self) -> u64 {
         self.client_id
-    }
-
-    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
-        self.mapping
     }
 
     /// Adds `alloc`, held by `holder`, as a new handle; returns the handle. On failure `holder`

@@ -150,12 +150,10 @@ impl OpenFile {
         let request = req.request()?;
         let me = Process::current()?;
         let mut requests = KVec::new();
-        // The file (and so the inode's address space) outlives its allocations' use of it:
-        // allocations live while the file is open or mapped, and mappings hold the file.
-        let made =
-            self.tier
-                .sources()
-                .allocate(&request, self.mapping(), me.clone(), &mut requests);
+        let made = self
+            .tier
+            .sources()
+            .allocate(&request, me.clone(), &mut requests);
         self.tier.deliver(&requests);
         let alloc = made?;
         let (tier, bank) = alloc.tier().abi();

@@ -103,12 +103,16 @@ unsafe extern "C" fn moreram_open(
         let dev = (*file).private_data.cast::<Opaque<bindings::miscdevice>>();
         &*kernel::container_of!(dev, Registration, dev)
     };
-    // SAFETY: `file` is being opened; `f_mapping` is set before `->open`.
-    let mapping = unsafe { (*file).f_mapping };
-    match OpenFile::open(&reg.tier, mapping) {
+    match OpenFile::open(&reg.tier) {
         Ok(state) => {
-            // SAFETY: after `misc_open`, `private_data` is ours until `release`.
-            unsafe { (*file).private_data = state.into_foreign() };
+            // SAFETY: after `misc_open`, `private_data` is ours until `release`. Every open, through
+            // any device node, maps through the one address space of the tier (as DRM does), so
+            // that zapping an allocation's offsets reaches all of its mappings; the space outlives
+            // the file, which holds the tier.
+            unsafe {
+                (*file).private_data = state.into_foreign();
+                (*file).f_mapping = reg.tier.space.mapping();
+            }
             0
         }
         Err(e) => e.to_errno(),

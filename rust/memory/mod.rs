@@ -17,8 +17,12 @@ pub(crate) mod mapping;
 pub(crate) mod pages;
 pub(crate) mod rights;
 
+use core::ptr::NonNull;
 use kernel::{
+    bindings,
     bitmap::BitmapVec,
+    error::from_err_ptr,
+    maple_tree::{AllocErrorKind, MapleTreeAlloc},
     new_mutex,
     page::{Page, PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
@@ -29,7 +33,7 @@ use kernel::{
     task::Kuid,
 };
 
-use crate::{bank::layout::is_set, bank::ZapRange, process::Process, uapi::Tier};
+use crate::{bank::layout::is_set, bank::ZapRange, process::Process, shim, uapi::Tier};
 use pages::Pages;
 use rights::Runs;
 
@@ -42,40 +46,82 @@ pub(crate) trait Reclaim: Send + Sync {
     fn page(&self, owner: &Process, page: Page);
 }
 
-/// Where allocations live: the offsets they are mapped at, and what they hold together.
+/// Where allocations live: the address space every open of `/dev/moreram` maps through, the
+/// offsets in it, and what allocations hold together.
+///
+/// # Invariants
+///
+/// `inode` is an inode from `moreram_inode_new`, freed on drop.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Space {
-    /// The next free page offset for mmap. Offsets are never reused, so a stale offset can never
-    /// name somebody else's allocation, and zapping one allocation's range touches no other.
-    next_pgoff: Atomic<u64>,
+    inode: NonNull<bindings::inode>,
+    /// The page offsets of live allocations, each followed by a guard page. An allocation's
+    /// offsets are handed out again only once it is gone, and so are no longer mapped anywhere:
+    /// zapping one allocation's range never touches another's mappings.
+    #[pin]
+    pgoffs: MapleTreeAlloc<KBox<u64>>,
     /// Bytes of system pages held by allocations.
     system_used: Atomic<u64>,
     reclaim: Arc<dyn Reclaim>,
 }
 
+// SAFETY: the inode is only handed to the VFS and the mm, which may use it from any thread; the
+// rest is `Send` and `Sync`.
+unsafe impl Send for Space {}
+// SAFETY: as above.
+unsafe impl Sync for Space {}
+
 /// Offsets must stay representable as a byte `loff_t`.
-const MAX_PGOFF: u64 = (i64::MAX as u64) >> PAGE_SHIFT;
+const MAX_PGOFF: usize = (i64::MAX as usize) >> PAGE_SHIFT;
 
 impl Space {
     pub(crate) fn new(reclaim: Arc<dyn Reclaim>) -> Result<Arc<Self>> {
-        Ok(Arc::new(
-            Self {
-                next_pgoff: Atomic::new(1),
+        // SAFETY: no preconditions; freed in `drop`.
+        let inode = from_err_ptr(unsafe { shim::moreram_inode_new() })?;
+        // INVARIANT: from `moreram_inode_new`; the initialiser frees it if it fails after this.
+        let inode = NonNull::new(inode).ok_or(ENOMEM)?;
+        Arc::pin_init(
+            try_pin_init!(Space {
+                inode,
+                pgoffs <- MapleTreeAlloc::new(),
                 system_used: Atomic::new(0),
                 reclaim,
-            },
+            }? Error),
             GFP_KERNEL,
-        )?)
+        )
+        .inspect_err(|_| {
+            // SAFETY: the inode is ours and nobody else has seen it.
+            unsafe { shim::moreram_inode_free(inode.as_ptr()) }
+        })
     }
 
-    /// Page offsets for an allocation of `npages` pages, never handed out before.
-    pub(crate) fn reserve_pgoff(&self, npages: u64) -> Result<u64> {
+    /// The address space every open of `/dev/moreram` maps through.
+    pub(crate) fn mapping(&self) -> *mut bindings::address_space {
+        // SAFETY: `inode` is valid while `self` lives (type invariants).
+        unsafe { (*self.inode.as_ptr()).i_mapping }
+    }
+
+    /// Page offsets for an allocation of `npages` pages, free until the returned lease drops.
+    pub(crate) fn lease_pgoff(self: &Arc<Self>, npages: u64) -> Result<PgoffLease> {
         // One guard page between allocations: a mapping can never run into the next one.
-        let span = npages.checked_add(1).ok_or(EOVERFLOW)?;
-        let pgoff = self.next_pgoff.fetch_add(span, Relaxed);
-        match pgoff.checked_add(span) {
-            Some(end) if end <= MAX_PGOFF => Ok(pgoff),
-            _ => Err(EOVERFLOW),
-        }
+        let span = usize::try_from(npages)?.checked_add(1).ok_or(EINVAL)?;
+        let pgoff = self
+            .pgoffs
+            .alloc_range(
+                span,
+                KBox::new(npages, GFP_KERNEL)?,
+                1..MAX_PGOFF,
+                GFP_KERNEL,
+            )
+            .map_err(|e| match e.cause {
+                AllocErrorKind::Busy => ENOSPC,
+                AllocErrorKind::AllocError(_) => ENOMEM,
+                _ => EINVAL,
+            })?;
+        Ok(PgoffLease {
+            space: self.clone(),
+            pgoff: pgoff as u64,
+        })
     }
 
     /// Bytes of system pages held by allocations.
@@ -89,6 +135,38 @@ impl Space {
 
     fn system_used_sub(&self, bytes: u64) {
         self.system_used.fetch_sub(bytes, Relaxed);
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Space {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: from `moreram_inode_new` (type invariants); no file or VMA uses it any more,
+        // as each holds the space.
+        unsafe { shim::moreram_inode_free(self.inode.as_ptr()) };
+    }
+}
+
+/// Page offsets held by an allocation; handed back on drop.
+pub(crate) struct PgoffLease {
+    space: Arc<Space>,
+    pgoff: u64,
+}
+
+impl PgoffLease {
+    /// Where the mappings of an allocation of `npages` pages at these offsets are.
+    pub(crate) fn range(&self, npages: u64) -> ZapRange {
+        ZapRange {
+            mapping: self.space.mapping(),
+            pgoff: self.pgoff,
+            npages,
+        }
+    }
+}
+
+impl Drop for PgoffLease {
+    fn drop(&mut self) {
+        drop(self.space.pgoffs.erase(self.pgoff as usize));
     }
 }
 
@@ -145,8 +223,8 @@ pub(crate) struct Allocation {
     /// The ABI flags it was made with.
     flags: u32,
     tier: Tier,
-    /// Where its user mappings are: first page in the mmap offset space of `/dev/moreram`, and the
-    /// address space, valid while the allocation lives (see `new`).
+    /// Where its user mappings are: its offsets in the space's address space, which lives as
+    /// long as the allocation.
     range: ZapRange,
     /// The effective user of the process that allocated it.
     euid: Kuid,
@@ -154,7 +232,8 @@ pub(crate) struct Allocation {
     mappings: Atomic<u32>,
     #[pin]
     state: Mutex<State>,
-    space: Arc<Space>,
+    /// The offsets; dropped last, once nothing maps the allocation and its pages are gone.
+    lease: PgoffLease,
 }
 
 // SAFETY: `range` only passes its pointer to `unmap_mapping_range`, which may run on any thread;
@@ -164,18 +243,16 @@ unsafe impl Send for Allocation {}
 unsafe impl Sync for Allocation {}
 
 impl Allocation {
-    /// An allocation of `pages`, zeroed, owned by `owner`, which holds one handle to it. `range`
-    /// says where its user mappings will be; its address space must stay valid while the
-    /// allocation lives. (Allocations live while a file holds a handle or a VMA maps them; both
-    /// pin the inode.)
+    /// An allocation of `npages` pages, `pages`, zeroed, mapped at the offsets of `lease`, owned
+    /// by `owner`, which holds one handle to it.
     pub(crate) fn new(
-        space: &Arc<Space>,
+        lease: PgoffLease,
         pages: Pages,
-        range: ZapRange,
+        npages: u64,
         flags: u32,
         owner: Process,
     ) -> Result<Arc<Self>> {
-        let npages = range.npages;
+        let range = lease.range(npages);
         let mut holders = KVec::new();
         holders.push(
             Holder {
@@ -203,7 +280,7 @@ impl Allocation {
                 euid: Kuid::current_euid(),
                 mappings: Atomic::new(0),
                 state <- new_mutex!(state),
-                space: space.clone(),
+                lease,
             }),
             GFP_KERNEL,
         )
@@ -222,6 +299,7 @@ impl Allocation {
         self.range.pgoff
     }
 
+    /// The ABI flags it was made with.
     pub(crate) fn flags(&self) -> u32 {
         self.flags
     }
@@ -242,7 +320,7 @@ impl Allocation {
     /// Zaps every user mapping of pages `[start, end)`, in every process: their next access
     /// faults and is checked again.
     pub(crate) fn zap(&self, start: u64, end: u64) {
-        // The address space is valid while the allocation lives (see `new`).
+        // The address space is the space's, which the lease keeps alive.
         self.range.zap(start, end);
     }
 
@@ -381,7 +459,7 @@ impl Allocation {
             st.released.set_bit(p as usize);
         }
         let runs = Self::heirs(st, start, end);
-        let reclaim = &self.space.reclaim;
+        let reclaim = &self.lease.space.reclaim;
         match &mut st.pages {
             Pages::System(pages) => {
                 for (s, e, to) in runs.iter() {

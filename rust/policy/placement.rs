@@ -2,7 +2,7 @@
 
 //! Where a new allocation goes: which bank, through the pools' admission, or system pages.
 
-use kernel::{bindings, page::PAGE_SHIFT, prelude::*, sync::Arc};
+use kernel::{page::PAGE_SHIFT, prelude::*, sync::Arc};
 
 use super::pool::{Pools, Request};
 use crate::{
@@ -25,13 +25,11 @@ pub(crate) struct Sources<'a> {
 }
 
 impl Sources<'_> {
-    /// Allocates what `req` asks for `owner`, zeroed, to be mapped through `mapping` (which must
-    /// stay valid while the allocation lives). Scavenge requests the allocation triggered are
-    /// added to `requests`, to deliver whatever the outcome.
+    /// Allocates what `req` asks for `owner`, zeroed. Scavenge requests the allocation triggered
+    /// are added to `requests`, to deliver whatever the outcome.
     pub(crate) fn allocate(
         &self,
         req: &AllocRequest,
-        mapping: *mut bindings::address_space,
         owner: Process,
         requests: &mut KVec<Request>,
     ) -> Result<Arc<Allocation>> {
@@ -40,11 +38,8 @@ impl Sources<'_> {
         if self.memdebug.fail_alloc(size) {
             return Err(ENOMEM);
         }
-        let range = ZapRange {
-            mapping,
-            pgoff: self.space.reserve_pgoff(req.npages)?,
-            npages: req.npages,
-        };
+        let lease = self.space.lease_pgoff(req.npages)?;
+        let range = lease.range(req.npages);
         let pages = match req.placement {
             Placement::SystemOnly => self.system(req.npages, &owner)?,
             Placement::PreferVram => match self.vram(req, range, &owner, requests) {
@@ -56,7 +51,7 @@ impl Sources<'_> {
                 Pages::Vram(self.vram(req, range, &owner, requests)?)
             }
         };
-        Allocation::new(self.space, pages, range, req.flags, owner)
+        Allocation::new(lease, pages, req.npages, req.flags, owner)
     }
 
     /// `npages` zeroed system pages, from `owner`'s pool first.

@@ -28,6 +28,13 @@ extern "C" {
     /// `get_pid(pid)`.
     pub(crate) fn moreram_get_pid(pid: *mut bindings::pid) -> *mut bindings::pid;
 
+    /// A new inode of the module's pseudo filesystem (an `ERR_PTR` on failure), whose address
+    /// space every open of `/dev/moreram` maps through.
+    pub(crate) fn moreram_inode_new() -> *mut bindings::inode;
+
+    /// Drops it.
+    pub(crate) fn moreram_inode_free(inode: *mut bindings::inode);
+
     /// Adds the bank's attributes under `dev`'s `moreram/` in sysfs.
     pub(crate) fn moreram_sysfs_add(dev: *mut bindings::device) -> kernel::ffi::c_int;
 

@@ -10,6 +10,10 @@
 #include <drm/drm_ioctl.h>
 #include <drm/drm_print.h>
 #include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/pseudo_fs.h>
+#include <linux/mount.h>
 #include <linux/device.h>
 #include <linux/fault-inject.h>
 #include <linux/kstrtox.h>
@@ -44,6 +48,53 @@ unsigned long moreram_page_to_pfn(struct page *page)
 struct pid *moreram_get_pid(struct pid *pid)
 {
 	return get_pid(pid);
+}
+
+/* --- the address space every open of /dev/moreram maps through ------------
+ *
+ * There is no pseudo-filesystem or anonymous-inode abstraction in 7.3. As DRM
+ * does for its devices, one inode of a private pseudo filesystem gives all
+ * opens (through any device node) one address space, so that zapping an
+ * allocation's offsets reaches every mapping of it.
+ */
+
+static struct vfsmount *moreram_fs_mnt;
+static int moreram_fs_count;
+
+static int moreram_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, 0x6d726d21) ? 0 : -ENOMEM;
+}
+
+/*
+ * No .owner: the mount would pin the module for as long as it lives, and it
+ * lives until the tier goes at module exit. It is internal (never registered,
+ * so nobody can mount it by name), and its last mntput at module exit tears the
+ * superblock down synchronously, before the module's memory goes.
+ */
+static struct file_system_type moreram_fs_type = {
+	.name = "moreram",
+	.init_fs_context = moreram_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+struct inode *moreram_inode_new(void)
+{
+	struct inode *inode;
+	int err = simple_pin_fs(&moreram_fs_type, &moreram_fs_mnt, &moreram_fs_count);
+
+	if (err < 0)
+		return ERR_PTR(err);
+	inode = alloc_anon_inode(moreram_fs_mnt->mnt_sb);
+	if (IS_ERR(inode))
+		simple_release_fs(&moreram_fs_mnt, &moreram_fs_count);
+	return inode;
+}
+
+void moreram_inode_free(struct inode *inode)
+{
+	iput(inode);
+	simple_release_fs(&moreram_fs_mnt, &moreram_fs_count);
 }
 
 /* --- sysfs: a bank's numbers and knobs under the PCI device's moreram/ -----

@@ -7,6 +7,7 @@
 
 struct device;
 struct drm_device;
+struct inode;
 struct page;
 struct pci_dev;
 struct pid;
@@ -15,6 +16,8 @@ void moreram_pci_location(struct pci_dev *pdev, u32 *domain, u8 *bus, u8 *devfn)
 unsigned long moreram_pci_bar_flags(struct pci_dev *pdev, int bar);
 unsigned long moreram_page_to_pfn(struct page *page);
 struct pid *moreram_get_pid(struct pid *pid);
+struct inode *moreram_inode_new(void);
+void moreram_inode_free(struct inode *inode);
 int moreram_sysfs_add(struct device *dev);
 void moreram_sysfs_remove(struct device *dev);
 struct drm_device *moreram_drm_register(struct device *parent);
