@@ -181,8 +181,8 @@ impl VramBlocks {
     /// Frees bank bytes `[start, end)` from the pieces. The buddy allocator frees whole
     /// allocations only: each piece overlapping the range is freed, and the bytes of it outside
     /// the range are taken again at once with exact range allocations. The bank's `state` is held
-    /// throughout (`_st`), so nobody else can take them in between.
-    fn release_range(&mut self, _st: &mut BankState, start: u64, end: u64) -> Result {
+    /// throughout (`st`), so nobody else can take them in between.
+    fn release_range(&mut self, st: &mut BankState, start: u64, end: u64) -> Result {
         let mut i = 0;
         while i < self.pieces.len() {
             let Some(keep) = Self::kept(&self.pieces[i], start, end)? else {
@@ -194,32 +194,51 @@ impl VramBlocks {
             drop(self.pieces.remove(i));
             for r in keep.into_iter() {
                 let size = r.end - r.start;
-                let piece = KBox::pin_init(
-                    self.bank.buddy.alloc_blocks(
-                        GpuBuddyAllocMode::Range(r.clone()),
-                        size,
-                        Alignment::new::<PAGE_SIZE>(),
-                        GpuBuddyAllocFlags::default(),
-                    ),
-                    GFP_KERNEL,
-                )
-                .inspect_err(|e| {
-                    // Only when the kernel cannot allocate a few bytes for the buddy's
-                    // bookkeeping: the bytes go back to the bank while still ours. They were
-                    // zeroed, and the caller zaps and retires the whole allocation.
-                    pr_err!(
-                        "moreram: bank {}: lost {:#x}..{:#x} while releasing pages ({:?})\n",
-                        self.bank.index,
-                        r.start,
-                        r.end,
-                        e
-                    );
-                })?;
-                // `reserve` above made room for every kept range.
-                let _ = self.pieces.push_within_capacity(piece);
+                // Error paths on demand: `moreram/fail_alloc` in debugfs.
+                let piece = if self.bank.memdebug.fail_alloc(size) {
+                    Err(ENOMEM)
+                } else {
+                    KBox::pin_init(
+                        self.bank.buddy.alloc_blocks(
+                            GpuBuddyAllocMode::Range(r.clone()),
+                            size,
+                            Alignment::new::<PAGE_SIZE>(),
+                            GpuBuddyAllocFlags::default(),
+                        ),
+                        GFP_KERNEL,
+                    )
+                };
+                match piece {
+                    // `reserve` above made room for every kept range.
+                    Ok(p) => {
+                        let _ = self.pieces.push_within_capacity(p);
+                    }
+                    Err(e) => {
+                        self.lose(st, r);
+                        return Err(e);
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    /// The kept bytes `r` could not be taken again (the kernel could not allocate a few bytes for
+    /// the buddy's bookkeeping): they are free in the bank while the allocation's page tables may
+    /// still map them. Zaps every mapping of the allocation before the bank's lock (`st`) is
+    /// released, so nobody can get the bytes while they are still mapped; the caller retires the
+    /// whole allocation.
+    fn lose(&self, st: &mut BankState, r: core::ops::Range<u64>) {
+        pr_err!(
+            "moreram: bank {}: lost {:#x}..{:#x} while releasing pages\n",
+            self.bank.index,
+            r.start,
+            r.end
+        );
+        if let Some(z) = st.live.get(&self.pgoff) {
+            z.zap(0, z.npages);
+        }
+        mark(&mut st.used, r.start, r.end - r.start, false);
     }
 
     /// Maps page `index` of the allocation at `vmf`'s address with protection `prot`.

@@ -24,7 +24,7 @@ use kernel::{
     error::from_err_ptr,
     maple_tree::{AllocErrorKind, MapleTreeAlloc},
     new_mutex,
-    page::{Page, PAGE_SHIFT, PAGE_SIZE},
+    page::PAGE_SHIFT,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
@@ -34,7 +34,7 @@ use kernel::{
 };
 
 use crate::{bank::layout::is_set, bank::ZapRange, process::Process, shim, uapi::Tier};
-use pages::Pages;
+use pages::{Pages, TierPage};
 use rights::Runs;
 
 /// Where the pages an allocation lets go of go while their former owner lives: its pool, kept by
@@ -43,7 +43,7 @@ pub(crate) trait Reclaim: Send + Sync {
     /// `pages` pages of bank `bank`, given back to the bank, were `owner`'s.
     fn vram(&self, owner: &Process, bank: u32, pages: u64);
     /// `page`, a system page no page table maps, was `owner`'s.
-    fn page(&self, owner: &Process, page: Page);
+    fn page(&self, owner: &Process, page: TierPage);
 }
 
 /// Where allocations live: the address space every open of `/dev/moreram` maps through, the
@@ -342,7 +342,8 @@ impl Allocation {
     }
 
     /// A handle held by `p` went away. When it was `p`'s last, `p` lets go of the pages it owns:
-    /// they become ownerless, and go back as soon as nothing maps them.
+    /// they become ownerless, nobody may write them any more, and they go back as soon as
+    /// nothing maps them.
     pub(crate) fn unhold(&self, p: &Process) {
         let mut st = self.state.lock();
         let Some(i) = st.holders.iter().position(|h| h.process == *p) else {
@@ -354,6 +355,7 @@ impl Allocation {
         }
         let _ = st.holders.remove(i);
         let n = self.npages();
+        let owned = st.rights.any(0, n, |r| r.owned_by(p));
         let let_go = st.rights.update(
             0,
             n,
@@ -367,6 +369,11 @@ impl Allocation {
             },
         );
         if let_go.is_ok() {
+            if owned {
+                // Nobody may write ownerless pages: writable page-table entries go, and the next
+                // write faults and is refused. Pages still mapped stay readable until unmapped.
+                self.zap(0, n);
+            }
             self.release_unused(&mut st, 0, n);
         }
     }
@@ -465,13 +472,9 @@ impl Allocation {
                 for (s, e, to) in runs.iter() {
                     for p in *s..*e {
                         let Some(page) = pages.take(p) else { continue };
-                        match to {
-                            Some(owner) => reclaim.page(owner, page),
-                            // The owner's bytes do not go back to the page allocator.
-                            None => {
-                                // SAFETY: the whole page, which we own and nobody maps.
-                                let _ = unsafe { page.fill_zero_raw(0, PAGE_SIZE) };
-                            }
+                        // Without an owner to take it, the page goes back to the kernel, zeroed.
+                        if let Some(owner) = to {
+                            reclaim.page(owner, page);
                         }
                     }
                 }

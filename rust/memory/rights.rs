@@ -161,8 +161,12 @@ impl<P: Clone + PartialEq> Runs<P> {
         end: u64,
         prepare: &mut impl FnMut(&mut PageRights<P>) -> Result,
     ) -> Result {
-        // Room for the two splits first.
-        self.runs.reserve(2, GFP_KERNEL)?;
+        // Room for the splits first (a change of whole runs needs none).
+        let splits = [start, end]
+            .iter()
+            .filter(|&&p| self.runs.iter().any(|r| r.start < p && p < r.end))
+            .count();
+        self.runs.reserve(splits, GFP_KERNEL)?;
         self.split_at(start)?;
         self.split_at(end)?;
         for r in self.runs.iter_mut() {

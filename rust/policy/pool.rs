@@ -26,7 +26,7 @@
 
 use kernel::{
     bindings, new_mutex,
-    page::{Page, PAGE_SHIFT, PAGE_SIZE},
+    page::PAGE_SHIFT,
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
@@ -35,7 +35,11 @@ use kernel::{
 };
 
 use super::shrinker::Shrink;
-use crate::{bank::Bank, memory::Reclaim, process::Process};
+use crate::{
+    bank::Bank,
+    memory::{pages::TierPage, Reclaim},
+    process::Process,
+};
 
 /// CLOCK_MONOTONIC nanoseconds, as the ABI reports deadlines. (`kernel::time::Instant` does not
 /// give its value out.)
@@ -58,7 +62,7 @@ struct Pool {
     /// Reserved VRAM, per bank index, in pages.
     vram: KVec<(u32, u64)>,
     /// System pages kept for reuse.
-    system: KVec<Page>,
+    system: KVec<TierPage>,
     /// Pending scavenge deadlines, per bank index ([`now_ns`]).
     deadlines: KVec<(u32, i64)>,
 }
@@ -180,15 +184,14 @@ impl Pools {
     }
 
     /// Up to `n` system pages from `p`'s pool, zeroed.
-    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVec<Page> {
+    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVec<TierPage> {
         let mut out = KVec::new();
         let mut pools = self.pools.lock();
         self.tidy(&mut pools);
         if let Some(pool) = pools.iter_mut().find(|x| x.process == *p) {
             while out.len() < n {
                 let Some(page) = pool.system.pop() else { break };
-                // SAFETY: the whole page; it is ours and nobody maps it.
-                let _ = unsafe { page.fill_zero_raw(0, PAGE_SIZE) };
+                page.scrub();
                 self.system_pages.fetch_sub(1, Relaxed);
                 if out.push(page, GFP_KERNEL).is_err() {
                     break;
@@ -223,11 +226,7 @@ impl Pools {
     pub(crate) fn reserve_system(&self, p: &Process, pages: usize) -> Result {
         let mut fresh = KVec::with_capacity(pages, GFP_KERNEL)?;
         for _ in 0..pages {
-            fresh.push(
-                Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)
-                    .map_err(|_| ENOMEM)?,
-                GFP_KERNEL,
-            )?;
+            fresh.push(TierPage::alloc()?, GFP_KERNEL)?;
         }
         let mut pools = self.pools.lock();
         let pool = pool_of(&mut pools, p)?;
@@ -317,7 +316,7 @@ impl Reclaim for Pools {
     }
 
     /// A system page of a freed allocation goes to the pool of the process that owned it.
-    fn page(&self, owner: &Process, page: Page) {
+    fn page(&self, owner: &Process, page: TierPage) {
         let mut pools = self.pools.lock();
         if let Ok(pool) = pool_of(&mut pools, owner) {
             if pool.system.push(page, GFP_KERNEL).is_ok() {

@@ -5,7 +5,7 @@ use crate::{
     owners::{spawn, Child},
     Test, TestResult,
 };
-use moreram::{Moreram, Placement};
+use moreram::{Control, Moreram, Placement};
 use std::{
     collections::BTreeMap,
     io::{self, BufRead, BufReader},
@@ -25,6 +25,9 @@ pub const TESTS: &[Test] = &[
     Test::new("memdebug-poison", &["observe"], |_| memdebug_poison()),
     Test::new("memdebug-leak", &["observe"], |_| memdebug_leak()),
     Test::new("fault-injection", &["observe"], |_| fault_injection()),
+    Test::new("release-failure-retires", &["observe"], |_| {
+        release_failure_retires()
+    }),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -593,6 +596,81 @@ fn fault_injection() -> TestResult {
     check!(
         mr.banks().map_err(e("BANKS"))? == banks_before,
         "bank reports changed"
+    );
+    Ok(())
+}
+
+/// When part of a VRAM allocation goes back and the bank cannot take back the rest of its block
+/// (an injected failure of the buddy's bookkeeping), the whole allocation is retired: the pages
+/// another process still maps fault (SIGBUS) rather than show bytes the bank may hand out again,
+/// and every page is back in the bank, its free-space map included.
+fn release_failure_retires() -> TestResult {
+    const PAGE: u64 = 4096;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let bo = bochs(&mr)?;
+    let a = mr
+        .alloc(4 * PAGE, Placement::Bank(bo.index), true)
+        .map_err(e("ALLOC"))?;
+    let mut child: Child = spawn(|c| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let Ok(b) = mine.import(c.recv()) else {
+            return 11;
+        };
+        c.send(1);
+        c.recv();
+        // Pages 2 and 3 are ours now.
+        let Ok(m) = mine.map_raw(
+            b.mmap_offset() + 2 * PAGE,
+            2 * PAGE as usize,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+        ) else {
+            return 12;
+        };
+        // SAFETY: inside the mapping.
+        unsafe { std::ptr::write_volatile(m.as_ptr(), 0x5a) };
+        c.send(2);
+        c.recv();
+        // Retired: this read must fault.
+        // SAFETY: inside the mapping; it must raise SIGBUS.
+        let v = unsafe { std::ptr::read_volatile(m.as_ptr()) };
+        if v == 0x5a {
+            13
+        } else {
+            14
+        }
+    });
+    let token = a.share(Some(child.pid)).map_err(e("SHARE"))?;
+    child.chan.send(token);
+    check!(child.chan.recv() == 1, "the receiver could not import");
+    a.control(Control::Give(child.pid), 2 * PAGE, 2 * PAGE)
+        .map_err(e("GIVE"))?;
+    child.chan.send(0);
+    check!(
+        child.chan.recv() == 2,
+        "the receiver could not write its pages"
+    );
+    // Our pages 0 and 1 go back when we let go; taking back pages 2 and 3 fails.
+    dbg_write("fail_alloc/probability", "100")?;
+    dbg_write("fail_alloc/interval", "1")?;
+    dbg_write("fail_alloc/times", "1")?;
+    let freed = a.free().map_err(e("FREE"));
+    dbg_write("fail_alloc/probability", "0")?;
+    freed?;
+    child.chan.send(0);
+    let (sig, code) = child.wait();
+    check!(
+        sig == libc::SIGBUS,
+        "the receiver's read after the failed release: signal {sig}, exit {code}; expected SIGBUS"
+    );
+    let after = bochs(&mr)?;
+    check!(
+        after.free == bo.free && after.largest_free == bo.largest_free,
+        "the bank did not get everything back: free {} -> {}, largest free {} -> {}",
+        bo.free,
+        after.free,
+        bo.largest_free,
+        after.largest_free
     );
     Ok(())
 }

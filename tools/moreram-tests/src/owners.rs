@@ -28,6 +28,7 @@ pub const TESTS: &[Test] = &[
     }),
     Test::new("attack-pid-reuse", &["owners"], |_| attack_pid_reuse()),
     Test::new("race-give-munmap", &["owners"], |_| race_give_munmap()),
+    Test::new("second-node-revoke", &["owners"], |_| second_node_revoke()),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -303,6 +304,88 @@ fn grant_revoke() -> TestResult {
 }
 
 /// A writer may drop its own right, and nobody else's; the owner may revoke every writer at once.
+/// A second node for the device, as a container's `/dev` has: `mknod` with the number of
+/// `/dev/moreram`. Removed on drop.
+struct SecondNode(std::path::PathBuf);
+
+impl SecondNode {
+    fn new() -> Result<Self, String> {
+        let dev = std::fs::read_to_string("/sys/class/misc/moreram/dev").map_err(e("misc dev"))?;
+        let (major, minor) = dev
+            .trim()
+            .split_once(':')
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .ok_or(format!("misc dev {dev:?}"))?;
+        let path = std::path::PathBuf::from("/tmp/moreram-second-node");
+        let _ = std::fs::remove_file(&path);
+        let c = std::ffi::CString::new("/tmp/moreram-second-node").map_err(|e| e.to_string())?;
+        // SAFETY: a valid path; creates a character device node.
+        let r = unsafe {
+            libc::mknod(
+                c.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(major, minor),
+            )
+        };
+        check!(r == 0, "mknod: {}", io::Error::last_os_error());
+        Ok(Self(path))
+    }
+}
+
+impl Drop for SecondNode {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A grantee that maps through a second node of the device loses its write right on REVOKE like
+/// any other: every open maps through the one address space the module zaps.
+fn second_node_revoke() -> TestResult {
+    let node = SecondNode::new()?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let a = mr
+        .alloc(2 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let m = a.map().map_err(e("mmap"))?;
+    let mut child = spawn(|c| {
+        let Ok(mine) = Moreram::open_path(&node.0) else {
+            return 10;
+        };
+        let Ok(b) = mine.import(c.recv()) else {
+            return 11;
+        };
+        let Ok(w) = b.map() else { return 12 };
+        fill(w.as_ptr(), w.len(), 0xd1);
+        c.send(1);
+        c.recv();
+        // Revoked: this write must fault.
+        fill(w.as_ptr(), 8, 0xd2);
+        13
+    });
+    let token = a.share(Some(child.pid)).map_err(e("SHARE named"))?;
+    a.control(Control::GrantWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("GRANT"))?;
+    child.chan.send(token);
+    check!(child.chan.recv() == 1, "grantee could not write");
+    check!(
+        all_are(m.as_ptr(), m.len(), 0xd1),
+        "grantee's writes through the second node not visible to the owner"
+    );
+    a.control(Control::RevokeWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("REVOKE"))?;
+    child.chan.send(0);
+    let (sig, code) = child.wait();
+    check!(
+        sig == libc::SIGBUS,
+        "grantee's write through the second node after revoke: signal {sig}, exit {code}; expected SIGBUS"
+    );
+    check!(
+        all_are(m.as_ptr(), m.len(), 0xd1),
+        "a write through the second node got through after revoke"
+    );
+    Ok(())
+}
+
 fn revoke_own_and_all() -> TestResult {
     let mr = Moreram::open().map_err(e("open"))?;
     let a = mr

@@ -601,25 +601,39 @@ fn mmap_bad_input() -> TestResult {
     Ok(())
 }
 
-/// FREE while mapped: the mapping keeps working and the pages stay allocated until munmap.
+/// FREE while mapped: the pages stay allocated and readable until munmap, but they are ownerless
+/// now: nobody may write them, not even the process that mapped them writable.
 fn free_while_mapped() -> TestResult {
     let mr = open()?;
     let bo = bochs(&mr)?;
-    let a = mr
-        .alloc(8 * PAGE, Placement::Bank(bo.index), false)
-        .map_err(e("ALLOC"))?;
-    let mut m = a.map().map_err(e("mmap"))?;
-    fill(&mut m, 42);
-    a.free().map_err(e("FREE"))?;
-    verify(&m, 42)?;
-    fill(&mut m, 43);
-    verify(&m, 43)?;
+    let (sig, code) = spawn(|_| {
+        let r = (|| -> Result<(), i32> {
+            let a = mr
+                .alloc(8 * PAGE, Placement::Bank(bo.index), false)
+                .map_err(|_| 10)?;
+            let mut m = a.map().map_err(|_| 11)?;
+            fill(&mut m, 42);
+            a.free().map_err(|_| 12)?;
+            verify(&m, 42).map_err(|_| 13)?;
+            if bochs(&mr).map_err(|_| 14)?.free != bo.free - 8 * PAGE {
+                // The pages went back while still mapped.
+                return Err(15);
+            }
+            // SAFETY: must raise SIGBUS: the page has no owner any more.
+            unsafe { std::ptr::write_volatile(m.as_ptr().add(PAGE as usize), 43) };
+            Err(16)
+        })();
+        r.err().unwrap_or(0)
+    })
+    .wait();
     check!(
-        bochs(&mr)?.free == bo.free - 8 * PAGE,
-        "pages went back while still mapped"
+        sig == libc::SIGBUS,
+        "write to a freed, still mapped page: signal {sig}, exit {code}; expected SIGBUS"
     );
-    drop(m);
-    check!(bochs(&mr)?.free == bo.free, "pages not back after munmap");
+    check!(
+        bochs(&mr)?.free == bo.free,
+        "pages not back after the mapping went"
+    );
     Ok(())
 }
 
