@@ -145,7 +145,6 @@ impl VramBlocks {
         let mut st = bank.state.lock();
         for &(offset, len) in ranges.iter() {
             self.release_range(&mut st, offset, offset + len)?;
-            mark(&mut st.used, offset, len, false);
             bank.poison(&mut st, offset, len);
         }
         Ok(())
@@ -178,10 +177,10 @@ impl VramBlocks {
         Ok(overlaps.then_some(keep))
     }
 
-    /// Frees bank bytes `[start, end)` from the pieces. The buddy allocator frees whole
-    /// allocations only: each piece overlapping the range is freed, and the bytes of it outside
-    /// the range are taken again at once with exact range allocations. The bank's `state` is held
-    /// throughout (`st`), so nobody else can take them in between.
+    /// Frees bank bytes `[start, end)` from the pieces, keeping the bank's bitmap exact. The buddy
+    /// allocator frees whole allocations only: each piece overlapping the range is freed, and the
+    /// bytes of it outside the range are taken again at once with exact range allocations. The
+    /// bank's `state` is held throughout (`st`), so nobody else can take them in between.
     fn release_range(&mut self, st: &mut BankState, start: u64, end: u64) -> Result {
         let mut i = 0;
         while i < self.pieces.len() {
@@ -191,7 +190,9 @@ impl VramBlocks {
             };
             self.pieces.reserve(keep.len(), GFP_KERNEL)?;
             // Back to the buddy allocator.
-            drop(self.pieces.remove(i));
+            if let Ok(piece) = self.pieces.remove(i) {
+                Self::free_piece(st, piece);
+            }
             for r in keep.into_iter() {
                 let size = r.end - r.start;
                 // Error paths on demand: `moreram/fail_alloc` in debugfs.
@@ -209,12 +210,13 @@ impl VramBlocks {
                     )
                 };
                 match piece {
-                    // `reserve` above made room for every kept range.
                     Ok(p) => {
+                        mark(&mut st.used, r.start, size, true);
+                        // `reserve` above made room for every kept range.
                         let _ = self.pieces.push_within_capacity(p);
                     }
                     Err(e) => {
-                        self.lose(st, r);
+                        self.retire(st, r);
                         return Err(e);
                     }
                 }
@@ -223,22 +225,32 @@ impl VramBlocks {
         Ok(())
     }
 
-    /// The kept bytes `r` could not be taken again (the kernel could not allocate a few bytes for
-    /// the buddy's bookkeeping): they are free in the bank while the allocation's page tables may
-    /// still map them. Zaps every mapping of the allocation before the bank's lock (`st`) is
-    /// released, so nobody can get the bytes while they are still mapped; the caller retires the
-    /// whole allocation.
-    fn lose(&self, st: &mut BankState, r: core::ops::Range<u64>) {
+    /// Gives `piece` back to the buddy allocator, and its pages to the bitmap.
+    fn free_piece(st: &mut BankState, piece: Pin<KBox<AllocatedBlocks>>) {
+        for b in piece.iter() {
+            mark(&mut st.used, b.offset(), b.size(), false);
+        }
+        drop(piece);
+    }
+
+    /// The kept bytes `lost` could not be taken again (the kernel could not allocate a few bytes
+    /// for the buddy's bookkeeping): they are free in the bank while the allocation's page tables
+    /// may still map them. Zaps every mapping of the allocation before the bank's lock (`st`) is
+    /// let go, so nobody can get the bytes while they are still mapped, and gives back the rest;
+    /// the caller retires the whole allocation.
+    fn retire(&mut self, st: &mut BankState, lost: core::ops::Range<u64>) {
         pr_err!(
-            "moreram: bank {}: lost {:#x}..{:#x} while releasing pages\n",
+            "moreram: bank {}: lost {:#x}..{:#x} while releasing pages; allocation retired\n",
             self.bank.index,
-            r.start,
-            r.end
+            lost.start,
+            lost.end
         );
         if let Some(z) = st.live.get(&self.pgoff) {
             z.zap(0, z.npages);
         }
-        mark(&mut st.used, r.start, r.end - r.start, false);
+        for piece in self.pieces.drain_all() {
+            Self::free_piece(st, piece);
+        }
     }
 
     /// Maps page `index` of the allocation at `vmf`'s address with protection `prot`.

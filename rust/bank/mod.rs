@@ -147,11 +147,13 @@ pub(crate) struct Bank {
     /// still holds the bank.
     io: Devres<Mmio>,
     memdebug: Arc<MemDebug>,
-    /// Allocation bookkeeping. Held across buddy allocation and free.
+    /// Allocation bookkeeping: the bitmap, the live ranges, the poisoned pages. Held across every
+    /// buddy allocation and free, and around the zaps of a revocation. Taken after `revoked`.
     #[pin]
     state: Mutex<BankState>,
     /// `true` once the device is unbinding: no page of this bank may be mapped any more. Faults
-    /// hold it while they insert a page, so that [`Bank::revoke`] cannot miss one.
+    /// hold it while they insert a page, so that [`Bank::revoke`] cannot miss one. Taken after an
+    /// allocation's state and the registry, before `state`.
     #[pin]
     revoked: Mutex<bool>,
     /// [`Watermarks`], each set on its own (sysfs).

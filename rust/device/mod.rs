@@ -16,7 +16,8 @@ use kernel::{prelude::*, sync::Arc};
 use crate::front::Tier;
 
 kernel::sync::global_lock! {
-    // SAFETY: `Registration::new` initialises it before the PCI driver is registered.
+    // SAFETY: `Published::new` initialises it before the PCI driver is registered, and nothing
+    // uses it before. Taken alone, only to clone the tier.
     unsafe(uninit) static TIER: Mutex<Option<Arc<Tier>>> = None;
 }
 

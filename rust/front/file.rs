@@ -67,7 +67,7 @@ pub(crate) struct OpenFile {
     /// Protected by its mutex; taken after the tier's file registry, before shares.
     #[pin]
     pub(crate) handles: Mutex<Handles>,
-    /// Scavenge requests not read yet.
+    /// Scavenge requests not read yet. Taken with no lock held but the tier's file registry.
     #[pin]
     events: Mutex<KVec<uapi::moreram_event>>,
     /// Woken when an event is queued; `poll` waits on it.

@@ -64,7 +64,8 @@ pub(crate) struct Tier {
     /// Every open file. See the module documentation for the lock order.
     #[pin]
     files: Mutex<KVec<Arc<OpenFile>>>,
-    /// Every live share token.
+    /// Every live share token. Taken after an open file's handles, before any allocation's
+    /// state.
     #[pin]
     shares: Mutex<KVec<Share>>,
     /// The next `drm-client-id`: unique among open files for the module's lifetime.

@@ -230,6 +230,8 @@ pub(crate) struct Allocation {
     euid: Kuid,
     /// Number of VMAs that map it.
     mappings: Atomic<u32>,
+    /// Everything that changes ([`State`]). Taken after the front's locks and before the pools'
+    /// and the banks'; see the module documentation.
     #[pin]
     state: Mutex<State>,
     /// The offsets; dropped last, once nothing maps the allocation and its pages are gone.
