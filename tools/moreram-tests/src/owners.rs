@@ -29,6 +29,7 @@ pub const TESTS: &[Test] = &[
     Test::new("attack-pid-reuse", &["owners"], |_| attack_pid_reuse()),
     Test::new("race-give-munmap", &["owners"], |_| race_give_munmap()),
     Test::new("second-node-revoke", &["owners"], |_| second_node_revoke()),
+    Test::new("second-node-gone", &["owners"], |_| second_node_gone()),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -382,6 +383,60 @@ fn second_node_revoke() -> TestResult {
     check!(
         all_are(m.as_ptr(), m.len(), 0xd1),
         "a write through the second node got through after revoke"
+    );
+    Ok(())
+}
+
+/// An allocation made through a second node outlives the node: after its file is closed and
+/// the node removed, a REVOKE still reaches the grantee's mapping (it used to zap the gone
+/// node's address space: a use-after-free, and the grantee kept writing).
+fn second_node_gone() -> TestResult {
+    let node = SecondNode::new()?;
+    let first = Moreram::open_path(&node.0).map_err(e("open the second node"))?;
+    let a = first
+        .alloc(2 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let mr = Moreram::open().map_err(e("open"))?;
+    let b = mr
+        .import(a.share(None).map_err(e("SHARE"))?)
+        .map_err(e("IMPORT"))?;
+    let m = b.map().map_err(e("mmap"))?;
+    fill(m.as_ptr(), m.len(), 0x3c);
+    // The first file and the node go while the allocation lives on through the import; give
+    // RCU time to free the node's inode.
+    a.into_raw();
+    drop(first);
+    drop(node);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut child = spawn(|c| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let Ok(g) = mine.import(c.recv()) else {
+            return 11;
+        };
+        let Ok(w) = g.map() else { return 12 };
+        fill(w.as_ptr(), 8, 0x3d);
+        c.send(1);
+        c.recv();
+        // Revoked: this write must fault.
+        fill(w.as_ptr(), 8, 0x3e);
+        13
+    });
+    let token = b.share(Some(child.pid)).map_err(e("SHARE named"))?;
+    b.control(Control::GrantWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("GRANT"))?;
+    child.chan.send(token);
+    check!(child.chan.recv() == 1, "grantee could not write");
+    b.control(Control::RevokeWrite(child.pid), 0, 2 * PAGE)
+        .map_err(e("REVOKE after the node went"))?;
+    child.chan.send(0);
+    let (sig, code) = child.wait();
+    check!(
+        sig == libc::SIGBUS,
+        "grantee's write after revoke: signal {sig}, exit {code}; expected SIGBUS"
+    );
+    check!(
+        all_are(m.as_ptr(), 8, 0x3d),
+        "a write got through after revoke"
     );
     Ok(())
 }
