@@ -8,6 +8,7 @@
 #   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
 #   make bench   benchmarks in the VM, as ratios against baselines in the same run
 #   make uapi    regenerate rust/uapi/generated.rs, the Rust view of the UAPI header
+#   make install libmoreram, its header and moreram.pc, the preload and the command (PREFIX=)
 #
 # With your own Rust-enabled, built kernel tree:  make module KDIR=/path/to/tree
 
@@ -16,12 +17,12 @@ BUILD   ?= $(CURDIR)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
 
-.PHONY: all setup kernel module clippy tools samples uapi test run bench clean help
+.PHONY: all setup kernel module clippy tools samples uapi test run bench clean help install
 
 all: module
 
 help:
-	@sed -n '3,13p' Makefile
+	@sed -n '3,14p' Makefile
 
 setup:
 	@tools/testing/setup.sh
@@ -73,3 +74,18 @@ clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C "$$(tools/testing/kernel.sh --dir || echo /nonexistent)" M=$(CURDIR) clean 2>/dev/null
 	cd tools && cargo clean
+
+# libmoreram (libmoreram.so.1, libmoreram.a, header, moreram.pc), libmoreram-preload.so and
+# the moreram command, under PREFIX (DESTDIR for staging).
+PREFIX ?= /usr/local
+install:
+	cd tools && cargo build --release -p libmoreram -p moreram-preload -p moreram-cli
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/moreram $(DESTDIR)$(PREFIX)/bin
+	install -m 755 tools/target/release/libmoreram_heap.so $(DESTDIR)$(PREFIX)/lib/libmoreram.so.1
+	ln -sf libmoreram.so.1 $(DESTDIR)$(PREFIX)/lib/libmoreram.so
+	install -m 644 tools/target/release/libmoreram_heap.a $(DESTDIR)$(PREFIX)/lib/libmoreram.a
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libmoreram.a
+	install -m 755 tools/target/release/libmoreram_preload.so $(DESTDIR)$(PREFIX)/lib/libmoreram-preload.so
+	install -m 644 include/moreram/moreram.h $(DESTDIR)$(PREFIX)/include/moreram/moreram.h
+	sed 's|@PREFIX@|$(PREFIX)|' tools/libmoreram/moreram.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/moreram.pc
+	install -m 755 tools/target/release/moreram $(DESTDIR)$(PREFIX)/bin/moreram

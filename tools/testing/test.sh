@@ -41,6 +41,29 @@ passed=$((passed + p)); failed=$((failed + f))
 echo "host: cargo test: $p passed, $f failed"
 if [ $rc != 0 ] && [ "$f" = 0 ]; then fail "cargo test (did not build; see $log)"; fi
 
+# libmoreram installed, the C sample built against it through pkg-config and run (on the
+# host, without /dev/moreram, it must report ENOENT and exit 0), and a program under the
+# preload giving the same output as without it (the C library serves everything here).
+prefix=$BUILD/prefix
+if make --no-print-directory install PREFIX="$prefix" >"$BUILD/logs/install.log" 2>&1 &&
+	cc -O2 -Wall -Wextra -Werror -o "$BUILD/moreram-heap" samples/moreram-heap.c \
+		$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs moreram) \
+		-Wl,-rpath,"$prefix/lib" >>"$BUILD/logs/install.log" 2>&1 &&
+	"$BUILD/moreram-heap" >>"$BUILD/logs/install.log" 2>&1; then
+	pass "host: libmoreram installs; samples/moreram-heap.c builds through pkg-config and runs"
+else
+	fail "host: libmoreram install and C sample: see $BUILD/logs/install.log"
+fi
+prog='import subprocess, sqlite3; x = sorted(str(i * 7919 % 100003) * 20 for i in range(100000)); db = sqlite3.connect(":memory:"); db.execute("create table t(a)"); db.executemany("insert into t values (?)", ((s,) for s in x)); print(len(x), x[0][:8], db.execute("select count(*), max(a) from t").fetchone()[0], subprocess.run(["echo", "child"], capture_output=True).stdout)'
+want=$(python3 -c "$prog" 2>&1)
+got=$("$prefix/bin/moreram" run --policy prefer --threshold 0 -- python3 -c "$prog" 2>&1)
+if [ -n "$want" ] && [ "$want" = "$got" ]; then
+	pass "host: python3 under the preload without the device runs as without it"
+else
+	echo "want: $want"; echo "got:  $got"
+	fail "host: python3 under the preload"
+fi
+
 # --- style ----------------------------------------------------------------------
 # The module's files (not bindgen's output), with the kernel's rustfmt settings.
 if find rust -name '*.rs' ! -name generated.rs -print0 |

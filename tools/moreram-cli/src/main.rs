@@ -6,6 +6,8 @@
 //!                                            per-process use, refreshing
 //! moreram alloc SIZE [--vram-only|--system] [--hold] [--json]
 //!                                            allocate, touch, report (and keep)
+//! moreram run [--policy spill|prefer] [--threshold SIZE] [--vram-only] [--summary]
+//!             -- PROGRAM ARGS...             run a program with its heap in the tier
 //! ```
 //!
 //! It uses only what every user has: the `/dev/moreram` ioctls and `/proc`.
@@ -17,6 +19,7 @@ fn usage() -> ExitCode {
     eprintln!("usage: moreram stat [--json]");
     eprintln!("       moreram top [--json] [--interval SECONDS] [--count N]");
     eprintln!("       moreram alloc SIZE [--vram-only|--system] [--hold] [--json]");
+    eprintln!("       moreram run [--policy spill|prefer] [--threshold SIZE] [--vram-only] [--summary] -- PROGRAM ARGS...");
     eprintln!("SIZE: bytes, or with a unit: 4K, 64M, 1G (KiB, MiB, GiB)");
     ExitCode::from(64)
 }
@@ -237,8 +240,78 @@ fn alloc(size: u64, placement: Placement, hold: bool, json: bool) -> io::Result<
     a.free()
 }
 
+/// Where `libmoreram-preload.so` is: `MORERAM_PRELOAD`, next to this program, in `../lib`
+/// of its prefix, or (in the build tree) cargo's name for it next to it.
+fn find_preload() -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("MORERAM_PRELOAD") {
+        return Some(p.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [
+        dir.join("libmoreram-preload.so"),
+        dir.join("../lib/libmoreram-preload.so"),
+        dir.join("libmoreram_preload.so"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+/// `moreram run`: sets the preload and its policy in the environment and executes the program.
+fn run(opts: &[String], program: &[String]) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program.first().ok_or("no program given")?);
+    cmd.args(&program[1..]);
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        match o.as_str() {
+            "--policy" => match it.next().map(String::as_str) {
+                Some(p @ ("spill" | "prefer")) => {
+                    cmd.env("MORERAM_POLICY", p);
+                }
+                _ => return Err("--policy takes spill or prefer".into()),
+            },
+            "--threshold" => {
+                let t = it
+                    .next()
+                    .and_then(|s| parse_size(s))
+                    .ok_or("--threshold takes a size")?;
+                cmd.env("MORERAM_THRESHOLD", t.to_string());
+            }
+            "--vram-only" => {
+                cmd.env("MORERAM_TIER", "vram");
+            }
+            "--summary" => {
+                cmd.env("MORERAM_SUMMARY", "1");
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let lib = find_preload().ok_or("libmoreram-preload.so not found (set MORERAM_PRELOAD)")?;
+    let mut preload = lib.into_os_string();
+    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|o| !o.is_empty()) {
+        preload.push(":");
+        preload.push(old);
+    }
+    cmd.env("LD_PRELOAD", preload);
+    let e = cmd.exec();
+    Err(format!("{}: {e}", program[0]))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("run") {
+        let Some(dash) = args.iter().position(|a| a == "--") else {
+            return usage();
+        };
+        return match run(&args[1..dash], &args[dash + 1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("moreram run: {e}");
+                ExitCode::from(127)
+            }
+        };
+    }
     let flag = |f: &str| args.iter().any(|a| a == f);
     let value = |f: &str| {
         args.iter()
