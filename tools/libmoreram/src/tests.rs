@@ -306,3 +306,33 @@ fn c_api_follows_its_error_convention() {
         -libc::EINVAL
     );
 }
+
+/// `cargo test --release -p libmoreram -- --ignored --nocapture tier_heap_pairs`: the cost of a
+/// malloc/free pair on the tier heap's hot path (primary arena, thread cache).
+#[test]
+#[ignore]
+fn tier_heap_pairs() {
+    let _g = setup();
+    let arena = heap::arena_for(Placement::ANY).unwrap();
+    let n = 20_000_000usize;
+    let mut keep = [std::ptr::null_mut::<u8>(); 16];
+    let t = std::time::Instant::now();
+    for i in 0..n {
+        let p = heap::alloc_in(arena, 16 + (i * 7919) % 512, 16, false)
+            .unwrap()
+            .as_ptr();
+        let old = std::mem::replace(&mut keep[i & 15], p);
+        if !old.is_null() {
+            // SAFETY: allocated above, freed once.
+            unsafe { heap::free(old) }.unwrap();
+        }
+    }
+    println!(
+        "moreram-info: tier heap: {:.2} ns per malloc/free pair",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
+    for p in keep {
+        // SAFETY: the last 16, freed once.
+        unsafe { heap::free(p) }.unwrap();
+    }
+}
