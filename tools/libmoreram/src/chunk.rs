@@ -532,8 +532,24 @@ pub fn fork_parent() {
 }
 
 /// After `fork()` in the child: a new generation; the inherited handles are the parent's.
+///
+/// Where the kernel did not copy a chunk's mapping into the child (`VM_DONTCOPY`), its range
+/// would be a hole in the reservation that the kernel could fill with anybody's mapping, which
+/// [`owns`] would then claim: reserved, inaccessible address space goes back over it. Where the
+/// kernel copies mappings, they are left as they are.
 pub fn fork_child() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: the lock is held since `fork_prepare`, by this thread, the child's only one.
+    if let Some(c) = unsafe { &*CHUNKS.value_ptr() } {
+        for (&start, ch) in &c.map {
+            // SAFETY: msync of a range of our reservation only asks whether it is mapped.
+            let unmapped =
+                unsafe { libc::msync(start as *mut libc::c_void, ch.len, libc::MS_ASYNC) } != 0;
+            if unmapped {
+                unmap(start, ch.len);
+            }
+        }
+    }
     // SAFETY: taken by `fork_prepare` in the thread that forked, the child's only thread.
     unsafe { CHUNKS.raw_unlock() };
 }

@@ -72,6 +72,11 @@ impl<T> Locked<T> {
         Guard { lock: self }
     }
 
+    /// The value, for a holder of the raw lock (fork handlers).
+    pub fn value_ptr(&self) -> *mut T {
+        self.value.get()
+    }
+
     /// Whether someone holds the lock now.
     pub fn is_locked(&self) -> bool {
         self.held.load(Ordering::Relaxed)

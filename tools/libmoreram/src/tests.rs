@@ -336,3 +336,27 @@ fn tier_heap_pairs() {
         unsafe { heap::free(p) }.unwrap();
     }
 }
+
+#[test]
+fn a_forked_child_keeps_its_heap_and_never_frees_the_parents_handles() {
+    let _g = setup();
+    let mut m = TierMem::alloc(4000, Placement::ANY, false).unwrap();
+    m.fill(0x3c);
+    let gen = chunk::GENERATION.load(Ordering::Relaxed);
+    // SAFETY: the child only uses the library and async-signal-safe calls, then `_exit`s.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // Anonymous chunks are copied as private memory: the heap is there, and new
+        // allocations work in the new generation.
+        let ok = m.iter().all(|&b| b == 0x3c)
+            && chunk::GENERATION.load(Ordering::Relaxed) == gen + 1
+            && TierMem::alloc(100_000, Placement::ANY, true).is_ok();
+        // SAFETY: leaves the child at once.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    assert_eq!(chunk::GENERATION.load(Ordering::Relaxed), gen);
+}
