@@ -55,11 +55,12 @@ log=${log:-$BUILD/logs/vm-$(date +%Y%m%d-%H%M%S).log}
 root=$(mktemp -d)
 chmod 755 "$root"
 trap 'rm -rf "$root"' EXIT
-mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lib/modules,root,etc}
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lib/modules,root,etc,host}
 cp /bin/busybox "$root/bin/busybox"
 cp "$module" "$root/lib/modules/moreram.ko"
 cp "$script" "$root/guest.sh"
 for f in "${adds[@]}"; do cp "$f" "$root/bin/"; done
+cp "$here/guest/host-run" "$root/bin/host-run"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
@@ -72,6 +73,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
+# The host's root, read-only: its dynamically linked programs run through
+# host-run.
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host
 # Booted with loglevel=6 (see the command line below); from here on the console
 # shows everything.
 echo 7 > /proc/sys/kernel/printk
@@ -84,7 +88,7 @@ echo "moreram-vm: exit $status"
 sync
 reboot -f
 INIT
-chmod +x "$root/init" "$root/guest.sh"
+chmod +x "$root/init" "$root/guest.sh" "$root/bin/host-run"
 initrd=$BUILD/initramfs.cpio.gz
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 
@@ -129,6 +133,7 @@ qemu=(qemu-system-x86_64 "${accel_opts[@]}" -smp 2 -m "$GUEST_MB"
 	-object "memory-backend-file,id=vram,size=${IVSHMEM_MB}M,mem-path=$vram,share=on"
 	-device ivshmem-plain,memdev=vram
 	-device "bochs-display,vgamem=${BOCHS_VRAM_MB}M"
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 loglevel=6 printk.devkmsg=on panic=-1 oops=panic panic_on_warn=0 rdinit=/init")
 
