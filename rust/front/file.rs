@@ -28,9 +28,11 @@ pub(crate) struct Handles {
     /// Handle to give next; handles are never reused within a file.
     next: u32,
     pub(crate) by_handle: RBTree<u32, Handle>,
-    /// Handle by the *last* page offset of the allocation, so that a lower-bound search from any
-    /// page finds the allocation containing it.
-    by_last_pgoff: RBTree<u64, u32>,
+    /// Every handle, by the *last* page offset of its allocation, so that a lower-bound search
+    /// from any page finds an allocation containing it. Keyed with the handle too: an
+    /// allocation imported into the file that made it has two handles here, and either may go
+    /// first.
+    by_last_pgoff: RBTree<(u64, u32), ()>,
     pub(crate) vram_bytes: u64,
     pub(crate) system_bytes: u64,
 }
@@ -152,7 +154,8 @@ impl OpenFile {
         h.next = handle.checked_add(1).ok_or(EMFILE)?;
         h.account(alloc, true);
         let last = alloc.pgoff() + alloc.npages() - 1;
-        h.by_last_pgoff.insert(pgoff_node.into_node(last, handle));
+        h.by_last_pgoff
+            .insert(pgoff_node.into_node((last, handle), ()));
         h.by_handle.insert(handle_node.into_node(
             handle,
             Handle {
@@ -173,7 +176,7 @@ impl OpenFile {
         }
         let entry = h.by_handle.remove(&handle).ok_or(ENOENT)?;
         h.by_last_pgoff
-            .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1));
+            .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1, handle));
         h.account(&entry.alloc, false);
         Ok(entry)
     }
@@ -187,8 +190,8 @@ impl OpenFile {
     /// The allocation containing page offset `pgoff`, if this file has one.
     pub(crate) fn find_by_pgoff(&self, pgoff: u64) -> Option<Arc<Allocation>> {
         let h = self.handles.lock();
-        let cursor = h.by_last_pgoff.cursor_lower_bound(&pgoff)?;
-        let (_, handle) = cursor.current();
+        let cursor = h.by_last_pgoff.cursor_lower_bound(&(pgoff, 0))?;
+        let ((_, handle), ()) = cursor.current();
         let alloc = &h.by_handle.get(handle)?.alloc;
         (alloc.pgoff() <= pgoff).then(|| alloc.clone())
     }
