@@ -242,6 +242,17 @@ impl OpenFile {
         &self.event_cv
     }
 
+    /// Puts back `ev`, taken by [`Self::next_event`] but not delivered, as the oldest event.
+    pub(crate) fn unread(&self, ev: uapi::moreram_event) {
+        let mut events = self.events.lock();
+        // Taking it left room, unless another event came in meanwhile; only when no memory is
+        // left for one more is it lost (its deadline still applies).
+        let room = events.len() < events.capacity() || events.reserve(1, GFP_KERNEL).is_ok();
+        if room && events.insert_within_capacity(0, ev).is_ok() {
+            self.event_cv.notify_all();
+        }
+    }
+
     /// The oldest event; waits for one unless `nonblock`.
     pub(crate) fn next_event(&self, nonblock: bool) -> Result<uapi::moreram_event> {
         let mut ev = self.events.lock();
