@@ -3,10 +3,11 @@
 
 use crate::{
     check, expect_errno,
+    owners::spawn,
     pools::{bochs, Knobs},
     Test, TestResult,
 };
-use moreram::{sys, Moreram, Placement};
+use moreram::{sys, Control, Moreram, Placement};
 use std::{
     io,
     mem::size_of,
@@ -18,6 +19,7 @@ const MIB: u64 = 1 << 20;
 
 /// The tests of this file.
 pub const TESTS: &[Test] = &[
+    Test::new("give-needs-holder", &["limits"], |_| give_needs_holder()),
     Test::new("import-same-file", &["limits"], |_| import_same_file()),
     Test::new("result-unwritable", &["limits"], |_| result_unwritable()),
     Test::new("read-fault-keeps-event", &["limits"], |_| {
@@ -31,6 +33,11 @@ fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
 
 fn open() -> Result<Moreram, String> {
     Moreram::open().map_err(e("open"))
+}
+
+fn getpid() -> i32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getpid() }
 }
 
 fn set_nonblocking(mr: &Moreram) {
@@ -112,6 +119,58 @@ fn asking_bank(mr: &Moreram) -> Result<(u32, Knobs), String> {
     );
     let knobs = Knobs::set(&bo, 40 * MIB, 0, 30_000)?;
     Ok((bo.index, knobs))
+}
+
+/// GIVE needs the receiver's consent: it must hold a handle to the allocation. Neither a process
+/// that never imported it nor init can be made an owner; once imported, it can.
+fn give_needs_holder() -> TestResult {
+    let mr = open()?;
+    let a = mr
+        .alloc(4 * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let mut b = spawn(|c| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let Ok(h) = mine.import(c.recv()) else {
+            return 11;
+        };
+        c.send(1);
+        c.recv();
+        match h.rights(0, PAGE) {
+            Ok(r) if r.caller.owner => 0,
+            _ => 12,
+        }
+    });
+    let refused = expect_errno(
+        "GIVE to a process that holds no handle",
+        a.control(Control::Give(b.pid), 0, PAGE),
+        libc::EACCES,
+    )
+    .and_then(|()| {
+        expect_errno(
+            "GIVE to init",
+            a.control(Control::Give(1), 0, PAGE),
+            libc::EACCES,
+        )
+    });
+    if let Err(why) = refused {
+        b.chan.send(u64::MAX);
+        b.wait();
+        return Err(why);
+    }
+    let r = a.rights(0, 4 * PAGE).map_err(e("RIGHTS"))?;
+    check!(
+        r.owner == getpid() && !r.mixed,
+        "a refused GIVE changed the rights: {r:?}"
+    );
+    b.chan.send(a.share(None).map_err(e("SHARE"))?);
+    check!(b.chan.recv() == 1, "the receiver could not import");
+    let given = a.control(Control::Give(b.pid), 0, PAGE);
+    b.chan.send(0);
+    let (sig, code) = b.wait();
+    given.map_err(e("GIVE to a holder"))?;
+    check!(sig == 0 && code == 0, "receiver: exit {code}, signal {sig}");
+    a.free().map_err(e("FREE"))?;
+    Ok(())
 }
 
 /// An allocation imported into the file that made it has two handles there; freeing either
