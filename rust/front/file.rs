@@ -4,18 +4,20 @@
 //! scavenge events.
 
 use kernel::{
+    cred::Credential,
     new_mutex, new_poll_condvar,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{
-        atomic::{Atomic, Relaxed},
-        poll::PollCondVar,
-        Arc, Mutex,
-    },
+    sync::{aref::ARef, poll::PollCondVar, Arc, Mutex},
 };
 
 use super::Tier;
-use crate::{memory::Allocation, policy::pool::Request, process::Process, uapi};
+use crate::{
+    memory::Allocation,
+    policy::pool::Request,
+    process::{current_cred, Process},
+    uapi,
+};
 
 /// A handle: an allocation, and the process that holds it (that allocated or imported it).
 pub(crate) struct Handle {
@@ -60,6 +62,21 @@ impl Drop for Handles {
     }
 }
 
+/// The signal `MORERAM_IOC_NOTIFY` asked for, and the credentials of the process that asked: it
+/// is sent only while they allow it.
+struct Notify {
+    signal: u32,
+    cred: ARef<Credential>,
+}
+
+/// A file's scavenge events, and what else to do with each.
+struct Events {
+    /// Requests not read yet, oldest first.
+    queue: KVec<uapi::moreram_event>,
+    /// A signal to send with every event.
+    notify: Option<Notify>,
+}
+
 /// Per-open-file state, in the file's `private_data`.
 #[pin_data]
 pub(crate) struct OpenFile {
@@ -69,14 +86,12 @@ pub(crate) struct OpenFile {
     /// Protected by its mutex; taken after the tier's file registry, before shares.
     #[pin]
     pub(crate) handles: Mutex<Handles>,
-    /// Scavenge requests not read yet.
+    /// Scavenge requests not read yet, and the signal that goes with them.
     #[pin]
-    events: Mutex<KVec<uapi::moreram_event>>,
+    events: Mutex<Events>,
     /// Woken when an event is queued; `poll` waits on it.
     #[pin]
     event_cv: PollCondVar,
-    /// A signal to send with every event, or 0.
-    signal: Atomic<u32>,
     /// `drm-client-id`.
     client_id: u64,
 }
@@ -88,9 +103,11 @@ impl OpenFile {
             try_pin_init!(OpenFile {
                 tier: tier.clone(),
                 opener: Process::current()?,
-                events <- new_mutex!(KVec::new()),
+                events <- new_mutex!(Events {
+                    queue: KVec::new(),
+                    notify: None,
+                }),
                 event_cv <- new_poll_condvar!("moreram::event_cv"),
-                signal: Atomic::new(0),
                 client_id: tier.next_client_id(),
                 handles <- new_mutex!(Handles {
                     next: 1,
@@ -217,24 +234,37 @@ impl OpenFile {
             deadline_ns: r.deadline_ns as u64,
             ..Default::default()
         };
-        let queued = self.events.lock().push(e, GFP_KERNEL).is_ok();
-        if queued {
-            self.event_cv.notify_all();
-        }
-        let sig = self.signal.load(Relaxed);
-        if sig != 0 {
-            super::signal(&r.process, sig);
+        let notify = {
+            let mut events = self.events.lock();
+            if events.queue.push(e, GFP_KERNEL).is_ok() {
+                self.event_cv.notify_all();
+            }
+            events.notify.as_ref().map(|n| (n.signal, n.cred.clone()))
+        };
+        if let Some((signal, cred)) = notify {
+            // Checked again as it is sent: the opener's credentials may have changed since the
+            // signal was asked for (a setuid program, say). A signal not allowed is not sent.
+            let _ = r.process.signal_as(signal, &cred);
         }
     }
 
-    /// Sets the signal sent with every event (0 for none).
-    pub(crate) fn set_signal(&self, signal: u32) {
-        self.signal.store(signal, Relaxed);
+    /// `MORERAM_IOC_NOTIFY`: sets the signal sent to the opener with every event (0 for none).
+    /// The caller must be allowed to signal the opener, now and whenever the signal is sent.
+    pub(crate) fn set_notify(&self, signal: u32) -> Result {
+        let notify = if signal == 0 {
+            None
+        } else {
+            let cred = current_cred()?;
+            self.opener.signal_as(0, &cred)?;
+            Some(Notify { signal, cred })
+        };
+        self.events.lock().notify = notify;
+        Ok(())
     }
 
     /// Whether an event waits to be read.
     pub(crate) fn has_events(&self) -> bool {
-        !self.events.lock().is_empty()
+        !self.events.lock().queue.is_empty()
     }
 
     /// The condition variable `poll` registers on.
@@ -244,11 +274,11 @@ impl OpenFile {
 
     /// Puts back `ev`, taken by [`Self::next_event`] but not delivered, as the oldest event.
     pub(crate) fn unread(&self, ev: uapi::moreram_event) {
-        let mut events = self.events.lock();
+        let queue = &mut self.events.lock().queue;
         // Taking it left room, unless another event came in meanwhile; only when no memory is
         // left for one more is it lost (its deadline still applies).
-        let room = events.len() < events.capacity() || events.reserve(1, GFP_KERNEL).is_ok();
-        if room && events.insert_within_capacity(0, ev).is_ok() {
+        let room = queue.len() < queue.capacity() || queue.reserve(1, GFP_KERNEL).is_ok();
+        if room && queue.insert_within_capacity(0, ev).is_ok() {
             self.event_cv.notify_all();
         }
     }
@@ -257,8 +287,8 @@ impl OpenFile {
     pub(crate) fn next_event(&self, nonblock: bool) -> Result<uapi::moreram_event> {
         let mut ev = self.events.lock();
         loop {
-            if !ev.is_empty() {
-                return ev.remove(0).map_err(|_| EINVAL);
+            if !ev.queue.is_empty() {
+                return ev.queue.remove(0).map_err(|_| EINVAL);
             }
             if nonblock {
                 return Err(EAGAIN);

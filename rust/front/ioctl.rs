@@ -130,8 +130,7 @@ impl OpenFile {
             uapi::MORERAM_IOC_SCAVENGE => inout(arg, |r| self.scavenge(r)),
             uapi::MORERAM_IOC_NOTIFY => {
                 let req: uapi::moreram_notify = read_in(arg)?;
-                self.set_signal(req.signal()?);
-                Ok(())
+                self.set_notify(req.signal()?)
             }
             _ => Err(ENOTTY),
         }

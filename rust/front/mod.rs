@@ -29,7 +29,7 @@ pub(crate) mod misc;
 mod share;
 
 use kernel::{
-    bindings, new_mutex,
+    new_mutex,
     page::PAGE_SHIFT,
     prelude::*,
     sync::{
@@ -270,11 +270,4 @@ impl Tier {
     fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Relaxed)
     }
-}
-
-/// Sends `signal` to `p`, as `MORERAM_IOC_NOTIFY` asked `p` itself: a signal to a gone process
-/// is lost.
-fn signal(p: &Process, signal: u32) {
-    // SAFETY: `as_ptr` is a valid `struct pid`.
-    unsafe { bindings::kill_pid(p.as_ptr(), signal as i32, 1) };
 }

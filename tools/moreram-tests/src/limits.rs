@@ -19,6 +19,10 @@ const MIB: u64 = 1 << 20;
 
 /// The tests of this file.
 pub const TESTS: &[Test] = &[
+    Test::new("notify-other-user", &["limits"], |_| notify_other_user()),
+    Test::new("notify-creds-changed", &["limits"], |_| {
+        notify_creds_changed()
+    }),
     Test::new("give-needs-holder", &["limits"], |_| give_needs_holder()),
     Test::new("import-same-file", &["limits"], |_| import_same_file()),
     Test::new("result-unwritable", &["limits"], |_| result_unwritable()),
@@ -35,9 +39,23 @@ fn open() -> Result<Moreram, String> {
     Moreram::open().map_err(e("open"))
 }
 
+fn errno_of<T>(r: io::Result<T>) -> i32 {
+    r.err().and_then(|e| e.raw_os_error()).unwrap_or(0)
+}
+
 fn getpid() -> i32 {
     // SAFETY: no preconditions.
     unsafe { libc::getpid() }
+}
+
+/// Makes this process `uid` for good: real, effective and saved user and group.
+fn become_user(uid: u32) -> bool {
+    // SAFETY: plain credential calls for this process.
+    unsafe {
+        libc::setgroups(0, std::ptr::null()) == 0
+            && libc::setresgid(uid, uid, uid) == 0
+            && libc::setresuid(uid, uid, uid) == 0
+    }
 }
 
 fn set_nonblocking(mr: &Moreram) {
@@ -50,6 +68,29 @@ fn set_nonblocking(mr: &Moreram) {
             libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
         )
     };
+}
+
+/// Blocks SIGUSR1 in this process, so that it waits to be taken; returns the set to wait on.
+fn block_sigusr1() -> libc::sigset_t {
+    // SAFETY: an empty set is a valid `sigset_t` once initialised by `sigemptyset`.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: signal-mask calls for this process on a set of our own.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    set
+}
+
+/// Whether a signal of `set` arrives within `ms` milliseconds.
+fn signal_within(set: &libc::sigset_t, ms: i64) -> bool {
+    let ts = libc::timespec {
+        tv_sec: ms / 1000,
+        tv_nsec: (ms % 1000) * 1_000_000,
+    };
+    // SAFETY: waits on a valid set with a valid timeout.
+    unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) > 0 }
 }
 
 /// Whether a scavenge request waits on `mr` within `ms` milliseconds.
@@ -119,6 +160,104 @@ fn asking_bank(mr: &Moreram) -> Result<(u32, Knobs), String> {
     );
     let knobs = Knobs::set(&bo, 40 * MIB, 0, 30_000)?;
     Ok((bo.index, knobs))
+}
+
+/// A process holding an inherited `/dev/moreram` descriptor of a root process, as another user,
+/// may not make the module signal root: `NOTIFY` fails with `EPERM`. Turning the signal off, and
+/// a signal to itself, are allowed.
+fn notify_other_user() -> TestResult {
+    let opener = spawn(|_| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let user = spawn(|_| {
+            if !become_user(65534) {
+                return 20;
+            }
+            if errno_of(mine.notify_signal(libc::SIGUSR1)) != libc::EPERM {
+                return 21;
+            }
+            if mine.notify_signal(0).is_err() {
+                return 22;
+            }
+            let Ok(own) = Moreram::open() else { return 23 };
+            if own.notify_signal(libc::SIGUSR1).is_err() {
+                return 24;
+            }
+            0
+        });
+        match user.wait() {
+            (0, 0) => {}
+            (0, code) => return code,
+            _ => return 11,
+        }
+        if mine.notify_signal(libc::SIGUSR1).is_err() {
+            return 12;
+        }
+        0
+    });
+    let (sig, code) = opener.wait();
+    check!(
+        sig == 0 && code == 0,
+        "exit {code}, signal {sig} (21: another user's NOTIFY on root's file was not refused)"
+    );
+    Ok(())
+}
+
+/// The signal is checked again when it is sent, with the credentials of the process that asked
+/// for it: a process that set it while it could signal the opener, and could not any more when
+/// the request came (the opener became root), does not signal it. The request itself arrives.
+fn notify_creds_changed() -> TestResult {
+    let mr = open()?;
+    let (bank, _knobs) = asking_bank(&mr)?;
+    let opener = spawn(move |_| {
+        let set = block_sigusr1();
+        let Ok(mine) = Moreram::open() else { return 10 };
+        // Nobody for now, root as the saved user.
+        // SAFETY: a credential call for this process.
+        if unsafe { libc::setresuid(65534, 65534, 0) } != 0 {
+            return 11;
+        }
+        // Another process of nobody may signal it, so may ask for the signal.
+        let setter = spawn(|_| {
+            // SAFETY: as above.
+            if unsafe { libc::setresuid(65534, 65534, 65534) } != 0 {
+                return 20;
+            }
+            match mine.notify_signal(libc::SIGUSR1) {
+                Ok(()) => 0,
+                Err(_) => 21,
+            }
+        });
+        match setter.wait() {
+            (0, 0) => {}
+            (0, code) => return code,
+            _ => return 12,
+        }
+        // Root again, which nobody may not signal.
+        // SAFETY: as above.
+        if unsafe { libc::setresuid(0, 0, 0) } != 0 {
+            return 13;
+        }
+        if mine.reserve_vram(bank, 32 * MIB).is_err() {
+            return 14;
+        }
+        if !event_within(&mine, 10_000) || mine.read_event().is_err() {
+            return 15;
+        }
+        let signalled = signal_within(&set, 500);
+        let _ = mine.scavenge();
+        if signalled {
+            16
+        } else {
+            0
+        }
+    });
+    let (sig, code) = opener.wait();
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    check!(
+        sig == 0 && code == 0,
+        "exit {code}, signal {sig} (16: the signal reached a process its setter may not signal)"
+    );
+    Ok(())
 }
 
 /// GIVE needs the receiver's consent: it must hold a handle to the allocation. Neither a process
