@@ -149,3 +149,18 @@ impl PartialEq for Process {
         self.0 == other.0
     }
 }
+
+impl Eq for Process {}
+
+/// By the address of the `struct pid`: an order for search trees, meaningless otherwise.
+impl Ord for Process {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Process {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}

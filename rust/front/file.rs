@@ -23,6 +23,8 @@ use crate::{
 pub(crate) struct Handle {
     pub(crate) alloc: Arc<Allocation>,
     pub(crate) holder: Process,
+    /// The share tokens made from it, which go with it.
+    pub(crate) tokens: KVec<u64>,
 }
 
 /// The handles of one open file.
@@ -126,6 +128,10 @@ impl OpenFile {
     /// The file is being released: forget it and every share it made.
     pub(crate) fn release(self: &Arc<Self>) {
         self.tier.remove_file(self);
+        for entry in self.handles.lock().by_handle.values_mut() {
+            self.tier.unshare(&entry.tokens);
+            entry.tokens.clear();
+        }
         // memdebug: allocations still mapped elsewhere outlive the file that made them.
         if self.tier.memdebug.on() {
             let h = self.handles.lock();
@@ -141,7 +147,6 @@ impl OpenFile {
                 }
             }
         }
-        self.tier.unshare_file(self, None);
     }
 
     pub(crate) fn opener(&self) -> &Process {
@@ -178,6 +183,7 @@ impl OpenFile {
             Handle {
                 alloc: alloc.clone(),
                 holder: holder.clone(),
+                tokens: KVec::new(),
             },
         ));
         Ok(handle)
@@ -196,6 +202,20 @@ impl OpenFile {
             .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1, handle));
         h.account(&entry.alloc, false);
         Ok(entry)
+    }
+
+    /// Calls `f` on `handle` under the file's lock: it cannot go meanwhile.
+    pub(crate) fn with_handle<T>(
+        &self,
+        handle: u32,
+        f: impl FnOnce(&mut Handle) -> Result<T>,
+    ) -> Result<T> {
+        f(self
+            .handles
+            .lock()
+            .by_handle
+            .get_mut(&handle)
+            .ok_or(ENOENT)?)
     }
 
     /// The allocation behind `handle`.

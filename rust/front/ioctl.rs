@@ -194,7 +194,7 @@ impl OpenFile {
     fn forget(self: &Arc<Self>, handle: u32, me: &Process) -> Result {
         let entry = self.remove(handle, me)?;
         // Outside the file's lock: freeing VRAM takes the bank's locks.
-        self.tier.unshare_file(self, Some(handle));
+        self.tier.unshare(&entry.tokens);
         entry.alloc.unhold(&entry.holder);
         Ok(())
     }

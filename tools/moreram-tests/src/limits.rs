@@ -12,6 +12,8 @@ use std::{
     io,
     mem::size_of,
     os::fd::{AsFd, AsRawFd},
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::{Duration, Instant},
 };
 
 const PAGE: u64 = 4096;
@@ -29,6 +31,7 @@ pub const TESTS: &[Test] = &[
     Test::new("read-fault-keeps-event", &["limits"], |_| {
         read_fault_keeps_event()
     }),
+    Test::new("close-many-shares", &["limits"], |_| close_many_shares()),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -445,4 +448,130 @@ fn read_fault_keeps_event() -> TestResult {
     })();
     mr.scavenge().map_err(e("SCAVENGE"))?;
     result
+}
+
+/// Words shared with forked children (an anonymous shared mapping): they see each other's
+/// stores.
+struct Shared {
+    ptr: *mut libc::c_void,
+}
+
+impl Shared {
+    fn new() -> Result<Self, String> {
+        // SAFETY: a fresh anonymous shared mapping of our own; zero-filled.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGE as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", io::Error::last_os_error()));
+        }
+        Ok(Shared { ptr })
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < PAGE as usize / 8);
+        // SAFETY: inside the mapping, aligned, and only ever accessed atomically.
+        unsafe { &*self.ptr.cast::<AtomicU64>().add(i) }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.ptr, PAGE as usize) };
+    }
+}
+
+/// Closing a file with 5,000 share tokens holds up nobody: another process's SHAREs, which take
+/// the same lock, go on meanwhile (before, the lock was held for the whole close, seconds that
+/// grew with the square of the number of tokens). The closed file's tokens, and only they, go.
+fn close_many_shares() -> TestResult {
+    const N: usize = 5_000;
+    // Words: go, stop, SHAREs made, the longest one (ns).
+    let shared = Shared::new()?;
+    let (go, stop) = (shared.word(0), shared.word(1));
+    let (count, longest) = (shared.word(2), shared.word(3));
+    // Forked first: it must not hold the file that closes.
+    let sharer = spawn(|_| {
+        let Ok(mine) = Moreram::open() else { return 10 };
+        let Ok(b) = mine.alloc(PAGE, Placement::SystemOnly, false) else {
+            return 11;
+        };
+        while go.load(Relaxed) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        while stop.load(Relaxed) == 0 {
+            let t = Instant::now();
+            if b.share(None).is_err() {
+                return 12;
+            }
+            longest.fetch_max(t.elapsed().as_nanos() as u64, Relaxed);
+            count.fetch_add(1, Relaxed);
+        }
+        0
+    });
+    let run = || -> TestResult {
+        let keep = open()?;
+        let kept = keep
+            .alloc(PAGE, Placement::PreferVram, false)
+            .map_err(e("ALLOC"))?;
+        let kept_token = kept.share(None).map_err(e("SHARE"))?;
+        let mr = open()?;
+        let a = mr
+            .alloc(PAGE, Placement::PreferVram, false)
+            .map_err(e("ALLOC"))?;
+        let made = Instant::now();
+        let mut tokens = Vec::with_capacity(N);
+        for _ in 0..N {
+            tokens.push(a.share(None).map_err(e("SHARE"))?);
+        }
+        let made = made.elapsed();
+        let _ = a.into_raw();
+        go.store(1, Relaxed);
+        while count.load(Relaxed) < 10 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        longest.store(0, Relaxed);
+        let before = count.load(Relaxed);
+        let closed = Instant::now();
+        drop(mr);
+        let closed = closed.elapsed();
+        let during = count.load(Relaxed) - before;
+        let longest = Duration::from_nanos(longest.load(Relaxed));
+        println!(
+            "moreram-info: close-many-shares: {N} SHAREs took {made:?}; closing their file took \
+             {closed:?}, while another process made {during} SHAREs, the longest {longest:?}"
+        );
+        check!(
+            longest < Duration::from_secs(1),
+            "while a file with {N} tokens closed ({closed:?}), another process's SHARE waited \
+             {longest:?}"
+        );
+        for t in [tokens[0], tokens[N / 2], tokens[N - 1]] {
+            expect_errno(
+                "IMPORT of a closed file's token",
+                keep.import(t),
+                libc::ENOENT,
+            )?;
+        }
+        keep.import(kept_token)
+            .map_err(e("IMPORT of another file's token"))?
+            .free()
+            .map_err(e("FREE"))?;
+        kept.free().map_err(e("FREE"))
+    };
+    let result = run();
+    go.store(1, Relaxed);
+    stop.store(1, Relaxed);
+    let (sig, code) = sharer.wait();
+    result?;
+    check!(sig == 0 && code == 0, "sharer: exit {code}, signal {sig}");
+    Ok(())
 }
