@@ -35,7 +35,11 @@ use kernel::{
 };
 
 use super::shrinker::Shrink;
-use crate::{bank::Bank, memory::Reclaim, process::Process};
+use crate::{
+    bank::Bank,
+    memory::{pages::SystemPages, Reclaim},
+    process::Process,
+};
 
 /// CLOCK_MONOTONIC nanoseconds, as the ABI reports deadlines. (`kernel::time::Instant` does not
 /// give its value out.)
@@ -58,7 +62,7 @@ struct Pool {
     /// Reserved VRAM, per bank index, in pages.
     vram: KVec<(u32, u64)>,
     /// System pages kept for reuse.
-    system: KVec<Page>,
+    system: KVVec<Page>,
     /// Pending scavenge deadlines, per bank index ([`now_ns`]).
     deadlines: KVec<(u32, i64)>,
 }
@@ -68,7 +72,7 @@ impl Pool {
         Self {
             process,
             vram: KVec::new(),
-            system: KVec::new(),
+            system: KVVec::new(),
             deadlines: KVec::new(),
         }
     }
@@ -180,8 +184,8 @@ impl Pools {
     }
 
     /// Up to `n` system pages from `p`'s pool, zeroed.
-    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVec<Page> {
-        let mut out = KVec::new();
+    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVVec<Page> {
+        let mut out = KVVec::new();
         let mut pools = self.pools.lock();
         self.tidy(&mut pools);
         if let Some(pool) = pools.iter_mut().find(|x| x.process == *p) {
@@ -219,19 +223,18 @@ impl Pools {
         watermarks(&mut pools, bank, p)
     }
 
-    /// `MORERAM_IOC_RESERVE` of system pages.
+    /// `MORERAM_IOC_RESERVE` of system pages: `ENOMEM` at once for more than are available.
     pub(crate) fn reserve_system(&self, p: &Process, pages: usize) -> Result {
-        let mut fresh = KVec::with_capacity(pages, GFP_KERNEL)?;
+        SystemPages::fits(pages as u64)?;
+        let mut fresh = KVVec::with_capacity(pages, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..pages {
-            fresh.push(
-                Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)
-                    .map_err(|_| ENOMEM)?,
-                GFP_KERNEL,
-            )?;
+            let page = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN)?;
+            // Room was made above.
+            let _ = fresh.push_within_capacity(page);
         }
         let mut pools = self.pools.lock();
         let pool = pool_of(&mut pools, p)?;
-        pool.system.reserve(pages, GFP_KERNEL)?;
+        pool.system.reserve(pages, GFP_KERNEL_ACCOUNT)?;
         for page in fresh.into_iter() {
             let _ = pool.system.push_within_capacity(page);
             self.system_pages.fetch_add(1, Relaxed);

@@ -9,7 +9,8 @@ use crate::{
 };
 use moreram::{sys, Control, Moreram, Placement};
 use std::{
-    io,
+    fs::File,
+    io::{self, Read},
     mem::size_of,
     os::fd::{AsFd, AsRawFd},
     sync::atomic::{AtomicU64, Ordering::Relaxed},
@@ -32,6 +33,7 @@ pub const TESTS: &[Test] = &[
         read_fault_keeps_event()
     }),
     Test::new("close-many-shares", &["limits"], |_| close_many_shares()),
+    Test::new("reserve-huge", &["limits"], |_| reserve_huge()),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -573,5 +575,91 @@ fn close_many_shares() -> TestResult {
     let (sig, code) = sharer.wait();
     result?;
     check!(sig == 0 && code == 0, "sharer: exit {code}, signal {sig}");
+    Ok(())
+}
+
+/// Kernel log records from a point on.
+struct Kmsg(File);
+
+impl Kmsg {
+    /// From now.
+    fn now() -> Result<Self, String> {
+        let f = File::open("/dev/kmsg").map_err(e("/dev/kmsg"))?;
+        // SAFETY: our own descriptor.
+        unsafe {
+            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+            libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END);
+        }
+        Ok(Kmsg(f))
+    }
+
+    /// The records since that contain one of `needles`.
+    fn find(&mut self, needles: &[&str]) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match self.0.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if needles.iter().any(|x| rec.contains(x)) {
+                        found.push(rec);
+                    }
+                }
+                // Overwritten records: go on with the next.
+                Err(er) if er.raw_os_error() == Some(libc::EPIPE) => {}
+                Err(_) => break,
+            }
+        }
+        found
+    }
+}
+
+/// A field of `/proc/meminfo`, in bytes.
+fn meminfo(key: &str) -> Result<u64, String> {
+    let s = std::fs::read_to_string("/proc/meminfo").map_err(e("/proc/meminfo"))?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kb| kb << 10)
+        .ok_or(format!("no {key} in /proc/meminfo"))
+}
+
+/// System pages beyond what the machine has available fail at once with `ENOMEM`, for RESERVE
+/// as for ALLOC: no warning from the page allocator, no OOM killer.
+fn reserve_huge() -> TestResult {
+    let mr = open()?;
+    mr.scavenge().map_err(e("SCAVENGE"))?;
+    let mut kmsg = Kmsg::now()?;
+    expect_errno(
+        "RESERVE of 1 TiB of system pages",
+        mr.reserve_system(1 << 40),
+        libc::ENOMEM,
+    )?;
+    let total = meminfo("MemTotal")?;
+    let available = meminfo("MemAvailable")?;
+    let size = (available + (total - available) / 2) & !(PAGE - 1);
+    check!(
+        available < size && size < total,
+        "no size between MemAvailable {available} and MemTotal {total}"
+    );
+    expect_errno(
+        "RESERVE of more system pages than are available",
+        mr.reserve_system(size),
+        libc::ENOMEM,
+    )?;
+    expect_errno(
+        "ALLOC of more system pages than are available",
+        mr.alloc(size, Placement::SystemOnly, false),
+        libc::ENOMEM,
+    )?;
+    let bad = kmsg.find(&["WARNING:", "invoked oom-killer", "Out of memory"]);
+    check!(bad.is_empty(), "the kernel said: {}", bad.join(" | "));
+    let t = mr.tier().map_err(e("TIER"))?;
+    check!(
+        t.pool_system == 0,
+        "{} bytes left in the pool",
+        t.pool_system
+    );
     Ok(())
 }
