@@ -4,7 +4,14 @@
 //! reference, never by their number, which can be reused after they exit.
 
 use core::ptr::NonNull;
-use kernel::{bindings, prelude::*, sync::rcu};
+use kernel::{
+    bindings,
+    cred::Credential,
+    error::to_result,
+    prelude::*,
+    sync::{aref::ARef, rcu},
+    task::Task,
+};
 
 use crate::shim;
 
@@ -69,11 +76,6 @@ impl Process {
         Some(Self(pid))
     }
 
-    /// The `struct pid`.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::pid {
-        self.0.as_ptr()
-    }
-
     /// The process's thread-group id in the caller's pid namespace; 0 when it is not visible
     /// there or has been reaped.
     pub(crate) fn nr(&self) -> i32 {
@@ -90,11 +92,40 @@ impl Process {
         (!task.is_null()).then(|| unsafe { (*task).flags })
     }
 
+    /// Sends `signal` to the process on behalf of whoever holds `cred`, if they may signal it:
+    /// a real or effective user ID of `cred` must be the process's real or saved user ID, and the
+    /// security module must agree. Signal 0 only checks. `EPERM` when they may not, `ESRCH` when
+    /// the process is gone.
+    pub(crate) fn signal_as(&self, signal: u32, cred: &Credential) -> Result {
+        let signal = i32::try_from(signal)?;
+        let value = bindings::sigval_t { sival_int: 0 };
+        // SAFETY: `self.0` is a valid `struct pid` (type invariants) and `cred` valid credentials,
+        // both for the duration of the call; `kill_pid_usb_asyncio` checks the permission
+        // (`kill_as_cred_perm` and the security module) and sends under the RCU read lock.
+        to_result(unsafe {
+            bindings::kill_pid_usb_asyncio(signal, 0, value, self.0.as_ptr(), cred.as_ptr())
+        })
+    }
+
     /// Whether the process is gone or exiting (`PF_EXITING`).
     pub(crate) fn is_exiting(&self) -> bool {
         self.task_flags()
             .is_none_or(|f| f & bindings::PF_EXITING != 0)
     }
+}
+
+/// The caller's credentials, with a reference of our own. 7.3's [`Credential`] has no
+/// constructor for them, and `get_current_cred()` is a macro over a field of `task_struct`;
+/// `get_task_cred` (exported) gives the same credentials outside of a temporary
+/// `override_creds()`, which no ioctl runs under.
+pub(crate) fn current_cred() -> Result<ARef<Credential>> {
+    // SAFETY: `current` is a live task; `get_task_cred` returns its credentials with a new
+    // reference.
+    let cred = unsafe { bindings::get_task_cred(Task::current_raw()) };
+    let cred = NonNull::new(cred.cast_mut()).ok_or(ESRCH)?;
+    // SAFETY: the reference taken above is ours, and `Credential` is a transparent
+    // `struct cred`.
+    Ok(unsafe { ARef::from_raw(cred.cast()) })
 }
 
 impl Clone for Process {
@@ -116,5 +147,20 @@ impl Drop for Process {
 impl PartialEq for Process {
     fn eq(&self, other: &Self) -> bool {
         self.0 == other.0
+    }
+}
+
+impl Eq for Process {}
+
+/// By the address of the `struct pid`: an order for search trees, meaningless otherwise.
+impl Ord for Process {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Process {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }

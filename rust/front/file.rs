@@ -4,23 +4,27 @@
 //! scavenge events.
 
 use kernel::{
+    cred::Credential,
     new_mutex, new_poll_condvar,
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
-    sync::{
-        atomic::{Atomic, Relaxed},
-        poll::PollCondVar,
-        Arc, Mutex,
-    },
+    sync::{aref::ARef, poll::PollCondVar, Arc, Mutex},
 };
 
 use super::Tier;
-use crate::{memory::Allocation, policy::pool::Request, process::Process, uapi};
+use crate::{
+    memory::Allocation,
+    policy::pool::Request,
+    process::{current_cred, Process},
+    uapi,
+};
 
 /// A handle: an allocation, and the process that holds it (that allocated or imported it).
 pub(crate) struct Handle {
     pub(crate) alloc: Arc<Allocation>,
     pub(crate) holder: Process,
+    /// The share tokens made from it, which go with it.
+    pub(crate) tokens: KVec<u64>,
 }
 
 /// The handles of one open file.
@@ -28,9 +32,11 @@ pub(crate) struct Handles {
     /// Handle to give next; handles are never reused within a file.
     next: u32,
     pub(crate) by_handle: RBTree<u32, Handle>,
-    /// Handle by the *last* page offset of the allocation, so that a lower-bound search from any
-    /// page finds the allocation containing it.
-    by_last_pgoff: RBTree<u64, u32>,
+    /// Every handle, by the *last* page offset of its allocation, so that a lower-bound search
+    /// from any page finds an allocation containing it. Keyed with the handle too: an
+    /// allocation imported into the file that made it has two handles here, and either may go
+    /// first.
+    by_last_pgoff: RBTree<(u64, u32), ()>,
     pub(crate) vram_bytes: u64,
     pub(crate) system_bytes: u64,
 }
@@ -58,6 +64,21 @@ impl Drop for Handles {
     }
 }
 
+/// The signal `MORERAM_IOC_NOTIFY` asked for, and the credentials of the process that asked: it
+/// is sent only while they allow it.
+struct Notify {
+    signal: u32,
+    cred: ARef<Credential>,
+}
+
+/// A file's scavenge events, and what else to do with each.
+struct Events {
+    /// Requests not read yet, oldest first.
+    queue: KVec<uapi::moreram_event>,
+    /// A signal to send with every event.
+    notify: Option<Notify>,
+}
+
 /// Per-open-file state, in the file's `private_data`.
 #[pin_data]
 pub(crate) struct OpenFile {
@@ -67,14 +88,13 @@ pub(crate) struct OpenFile {
     /// Protected by its mutex; taken after the tier's file registry, before shares.
     #[pin]
     pub(crate) handles: Mutex<Handles>,
-    /// Scavenge requests not read yet. Taken with no lock held but the tier's file registry.
+    /// Scavenge requests not read yet, and the signal that goes with them. Taken with no lock
+    /// held but the tier's file registry.
     #[pin]
-    events: Mutex<KVec<uapi::moreram_event>>,
+    events: Mutex<Events>,
     /// Woken when an event is queued; `poll` waits on it.
     #[pin]
     event_cv: PollCondVar,
-    /// A signal to send with every event, or 0.
-    signal: Atomic<u32>,
     /// `drm-client-id`.
     client_id: u64,
 }
@@ -86,9 +106,11 @@ impl OpenFile {
             try_pin_init!(OpenFile {
                 tier: tier.clone(),
                 opener: Process::current()?,
-                events <- new_mutex!(KVec::new()),
+                events <- new_mutex!(Events {
+                    queue: KVec::new(),
+                    notify: None,
+                }),
                 event_cv <- new_poll_condvar!("moreram::event_cv"),
-                signal: Atomic::new(0),
                 client_id: tier.next_client_id(),
                 handles <- new_mutex!(Handles {
                     next: 1,
@@ -107,6 +129,10 @@ impl OpenFile {
     /// The file is being released: forget it and every share it made.
     pub(crate) fn release(self: &Arc<Self>) {
         self.tier.remove_file(self);
+        for entry in self.handles.lock().by_handle.values_mut() {
+            self.tier.unshare(&entry.tokens);
+            entry.tokens.clear();
+        }
         // memdebug: allocations still mapped elsewhere outlive the file that made them.
         if self.tier.memdebug.on() {
             let h = self.handles.lock();
@@ -122,7 +148,6 @@ impl OpenFile {
                 }
             }
         }
-        self.tier.unshare_file(self, None);
     }
 
     pub(crate) fn opener(&self) -> &Process {
@@ -152,12 +177,14 @@ impl OpenFile {
         h.next = handle.checked_add(1).ok_or(EMFILE)?;
         h.account(alloc, true);
         let last = alloc.pgoff() + alloc.npages() - 1;
-        h.by_last_pgoff.insert(pgoff_node.into_node(last, handle));
+        h.by_last_pgoff
+            .insert(pgoff_node.into_node((last, handle), ()));
         h.by_handle.insert(handle_node.into_node(
             handle,
             Handle {
                 alloc: alloc.clone(),
                 holder: holder.clone(),
+                tokens: KVec::new(),
             },
         ));
         Ok(handle)
@@ -173,9 +200,23 @@ impl OpenFile {
         }
         let entry = h.by_handle.remove(&handle).ok_or(ENOENT)?;
         h.by_last_pgoff
-            .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1));
+            .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1, handle));
         h.account(&entry.alloc, false);
         Ok(entry)
+    }
+
+    /// Calls `f` on `handle` under the file's lock: it cannot go meanwhile.
+    pub(crate) fn with_handle<T>(
+        &self,
+        handle: u32,
+        f: impl FnOnce(&mut Handle) -> Result<T>,
+    ) -> Result<T> {
+        f(self
+            .handles
+            .lock()
+            .by_handle
+            .get_mut(&handle)
+            .ok_or(ENOENT)?)
     }
 
     /// The allocation behind `handle`.
@@ -187,8 +228,8 @@ impl OpenFile {
     /// The allocation containing page offset `pgoff`, if this file has one.
     pub(crate) fn find_by_pgoff(&self, pgoff: u64) -> Option<Arc<Allocation>> {
         let h = self.handles.lock();
-        let cursor = h.by_last_pgoff.cursor_lower_bound(&pgoff)?;
-        let (_, handle) = cursor.current();
+        let cursor = h.by_last_pgoff.cursor_lower_bound(&(pgoff, 0))?;
+        let ((_, handle), ()) = cursor.current();
         let alloc = &h.by_handle.get(handle)?.alloc;
         (alloc.pgoff() <= pgoff).then(|| alloc.clone())
     }
@@ -214,24 +255,37 @@ impl OpenFile {
             deadline_ns: r.deadline_ns as u64,
             ..Default::default()
         };
-        let queued = self.events.lock().push(e, GFP_KERNEL).is_ok();
-        if queued {
-            self.event_cv.notify_all();
-        }
-        let sig = self.signal.load(Relaxed);
-        if sig != 0 {
-            super::signal(&r.process, sig);
+        let notify = {
+            let mut events = self.events.lock();
+            if events.queue.push(e, GFP_KERNEL).is_ok() {
+                self.event_cv.notify_all();
+            }
+            events.notify.as_ref().map(|n| (n.signal, n.cred.clone()))
+        };
+        if let Some((signal, cred)) = notify {
+            // Checked again as it is sent: the opener's credentials may have changed since the
+            // signal was asked for (a setuid program, say). A signal not allowed is not sent.
+            let _ = r.process.signal_as(signal, &cred);
         }
     }
 
-    /// Sets the signal sent with every event (0 for none).
-    pub(crate) fn set_signal(&self, signal: u32) {
-        self.signal.store(signal, Relaxed);
+    /// `MORERAM_IOC_NOTIFY`: sets the signal sent to the opener with every event (0 for none).
+    /// The caller must be allowed to signal the opener, now and whenever the signal is sent.
+    pub(crate) fn set_notify(&self, signal: u32) -> Result {
+        let notify = if signal == 0 {
+            None
+        } else {
+            let cred = current_cred()?;
+            self.opener.signal_as(0, &cred)?;
+            Some(Notify { signal, cred })
+        };
+        self.events.lock().notify = notify;
+        Ok(())
     }
 
     /// Whether an event waits to be read.
     pub(crate) fn has_events(&self) -> bool {
-        !self.events.lock().is_empty()
+        !self.events.lock().queue.is_empty()
     }
 
     /// The condition variable `poll` registers on.
@@ -239,12 +293,23 @@ impl OpenFile {
         &self.event_cv
     }
 
+    /// Puts back `ev`, taken by [`Self::next_event`] but not delivered, as the oldest event.
+    pub(crate) fn unread(&self, ev: uapi::moreram_event) {
+        let queue = &mut self.events.lock().queue;
+        // Taking it left room, unless another event came in meanwhile; only when no memory is
+        // left for one more is it lost (its deadline still applies).
+        let room = queue.len() < queue.capacity() || queue.reserve(1, GFP_KERNEL).is_ok();
+        if room && queue.insert_within_capacity(0, ev).is_ok() {
+            self.event_cv.notify_all();
+        }
+    }
+
     /// The oldest event; waits for one unless `nonblock`.
     pub(crate) fn next_event(&self, nonblock: bool) -> Result<uapi::moreram_event> {
         let mut ev = self.events.lock();
         loop {
-            if !ev.is_empty() {
-                return ev.remove(0).map_err(|_| EINVAL);
+            if !ev.queue.is_empty() {
+                return ev.queue.remove(0).map_err(|_| EINVAL);
             }
             if nonblock {
                 return Err(EAGAIN);

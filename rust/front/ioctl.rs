@@ -42,6 +42,28 @@ fn inout<T: FromBytes + AsBytes>(arg: usize, f: impl FnOnce(&mut T) -> Result) -
     writer.write(&v)
 }
 
+impl OpenFile {
+    /// Like [`inout`], for a call that makes a handle (`f` returns it): when the answer cannot be
+    /// written back, the caller never learns the handle, so it goes again.
+    fn inout_handle<T: FromBytes + AsBytes>(
+        self: &Arc<Self>,
+        arg: usize,
+        f: impl FnOnce(&mut T) -> Result<u32>,
+    ) -> Result {
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<T>()).reader_writer();
+        let mut v: T = reader.read()?;
+        let handle = f(&mut v)?;
+        writer.write(&v).inspect_err(|_| {
+            // Nobody else can have learned the handle either, but a thread of the caller may
+            // have guessed and freed it: nothing left to undo then.
+            if let Ok(me) = Process::current() {
+                let _ = self.forget(handle, &me);
+            }
+        })
+    }
+}
+
 /// Writes `entries` to the user array described by `ptr`, `capacity` and `entry_size`, as the
 /// ABI's array protocol says: at most `capacity` entries of `entry_size` bytes each (at least
 /// `v1`, at most [`MAX_ENTRY_SIZE`]), zero-filling what the kernel's struct does not cover.
@@ -95,12 +117,12 @@ impl OpenFile {
     pub(crate) fn ioctl(self: &Arc<Self>, cmd: u32, arg: usize) -> Result {
         match cmd {
             uapi::MORERAM_IOC_BANKS => inout(arg, |r| self.banks(r)),
-            uapi::MORERAM_IOC_ALLOC => inout(arg, |r| self.alloc(r)),
+            uapi::MORERAM_IOC_ALLOC => self.inout_handle(arg, |r| self.alloc(r)),
             uapi::MORERAM_IOC_FREE => self.free(read_in(arg)?),
             uapi::MORERAM_IOC_QUERY => inout(arg, |r| self.query(r)),
             uapi::MORERAM_IOC_TIER => inout(arg, |r| self.tier_info(r)),
             uapi::MORERAM_IOC_SHARE => inout(arg, |r| self.share(r)),
-            uapi::MORERAM_IOC_IMPORT => inout(arg, |r| self.import(r)),
+            uapi::MORERAM_IOC_IMPORT => self.inout_handle(arg, |r| self.import(r)),
             uapi::MORERAM_IOC_CONTROL => self.control(read_in(arg)?),
             uapi::MORERAM_IOC_RIGHTS => inout(arg, |r| self.rights(r)),
             uapi::MORERAM_IOC_PROCS => inout(arg, |r| self.procs(r)),
@@ -108,8 +130,7 @@ impl OpenFile {
             uapi::MORERAM_IOC_SCAVENGE => inout(arg, |r| self.scavenge(r)),
             uapi::MORERAM_IOC_NOTIFY => {
                 let req: uapi::moreram_notify = read_in(arg)?;
-                self.set_signal(req.signal()?);
-                Ok(())
+                self.set_notify(req.signal()?)
             }
             _ => Err(ENOTTY),
         }
@@ -145,8 +166,8 @@ impl OpenFile {
         Ok(())
     }
 
-    /// `MORERAM_IOC_ALLOC`.
-    fn alloc(&self, req: &mut uapi::moreram_alloc) -> Result {
+    /// `MORERAM_IOC_ALLOC`; returns the new handle.
+    fn alloc(&self, req: &mut uapi::moreram_alloc) -> Result<u32> {
         let request = req.request()?;
         let me = Process::current()?;
         let mut requests = KVec::new();
@@ -161,16 +182,19 @@ impl OpenFile {
         req.handle = self.insert(alloc, me)?;
         req.tier = tier;
         req.bank_used = bank;
-        Ok(())
+        Ok(req.handle)
     }
 
     /// `MORERAM_IOC_FREE`: forgets the handle. The memory goes when the last mapping does.
     fn free(self: &Arc<Self>, req: uapi::moreram_handle) -> Result {
-        let handle = req.handle()?;
-        let me = Process::current()?;
-        let entry = self.remove(handle, &me)?;
+        self.forget(req.handle()?, &Process::current()?)
+    }
+
+    /// Forgets `handle`, which `me` holds.
+    fn forget(self: &Arc<Self>, handle: u32, me: &Process) -> Result {
+        let entry = self.remove(handle, me)?;
         // Outside the file's lock: freeing VRAM takes the bank's locks.
-        self.tier.unshare_file(self, Some(handle));
+        self.tier.unshare(&entry.tokens);
         entry.alloc.unhold(&entry.holder);
         Ok(())
     }
@@ -223,8 +247,8 @@ impl OpenFile {
         Ok(())
     }
 
-    /// `MORERAM_IOC_IMPORT`.
-    fn import(&self, req: &mut uapi::moreram_import) -> Result {
+    /// `MORERAM_IOC_IMPORT`; returns the new handle.
+    fn import(&self, req: &mut uapi::moreram_import) -> Result<u32> {
         let token = req.token()?;
         let me = Process::current()?;
         let alloc = self.tier.import(token, &me, access::admin())?;
@@ -240,7 +264,7 @@ impl OpenFile {
             mmap_offset: alloc.pgoff() << PAGE_SHIFT,
             ..Default::default()
         };
-        Ok(())
+        Ok(handle)
     }
 
     /// `MORERAM_IOC_CONTROL`.

@@ -176,7 +176,9 @@ unsafe extern "C" fn moreram_read(
         let ev = state.next_event(nonblock)?;
         UserSlice::new(UserPtr::from_addr(buf as usize), len)
             .writer()
-            .write(&ev)?;
+            .write(&ev)
+            // Not delivered: the next read gets it.
+            .inspect_err(|_| state.unread(ev))?;
         Ok(len as isize)
     })
 }

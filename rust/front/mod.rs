@@ -18,9 +18,14 @@
 //! 7. the bank registry and a bank's locks (`bank`), then the mm's `i_mmap_rwsem` and page-table
 //!    locks, then a buddy allocator's own lock.
 //!
-//! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes the bank's
-//! locks). An open file's `events` nests inside 2 only (scavenge requests are delivered with no
-//! other lock held).
+//! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes the bank's locks);
+//! a share drops under 4 only while the handle it was made from still holds its allocation. An
+//! open file's `events` is taken with no other lock held (scavenge requests are delivered once
+//! the files to deliver them to are listed).
+//!
+//! The global locks, 2 and 4, are held for one lookup or change at a time, never for work that
+//! grows with what a file holds: the files are listed under 2 and their handles read after it is
+//! released; a file's tokens are dropped from 4 a batch at a time.
 
 pub(crate) mod fdinfo;
 pub(crate) mod file;
@@ -29,9 +34,10 @@ pub(crate) mod misc;
 mod share;
 
 use kernel::{
-    bindings, new_mutex,
+    new_mutex,
     page::PAGE_SHIFT,
     prelude::*,
+    rbtree::RBTree,
     sync::{
         atomic::{Atomic, Relaxed},
         Arc, Mutex,
@@ -64,10 +70,10 @@ pub(crate) struct Tier {
     /// Every open file. See the module documentation for the lock order.
     #[pin]
     files: Mutex<KVec<Arc<OpenFile>>>,
-    /// Every live share token. Taken after an open file's handles, before any allocation's
+    /// Every live share, by token. Taken after an open file's handles, before any allocation's
     /// state.
     #[pin]
-    shares: Mutex<KVec<Share>>,
+    shares: Mutex<RBTree<u64, Share>>,
     /// The next `drm-client-id`: unique among open files for the module's lifetime.
     next_client: Atomic<u64>,
     /// What new banks start with.
@@ -86,7 +92,7 @@ impl Tier {
                 space,
                 memdebug,
                 files <- new_mutex!(KVec::new()),
-                shares <- new_mutex!(KVec::new()),
+                shares <- new_mutex!(RBTree::new()),
                 next_client: Atomic::new(1),
                 watermarks,
             }),
@@ -147,26 +153,40 @@ impl Tier {
 
     /// Delivers scavenge requests to every open file of each process asked, and its signal.
     fn deliver(&self, requests: &[Request]) {
-        if requests.is_empty() {
-            return;
-        }
-        let files = self.files.lock();
         for r in requests {
-            for f in files.iter().filter(|f| f.opener() == &r.process) {
+            // Should there be no memory to list the files, the process is reclaimed at its
+            // deadline all the same.
+            let Ok(files) = self.files(|f| f.opener() == &r.process) else {
+                continue;
+            };
+            for f in files.iter() {
                 f.push_event(r);
             }
         }
     }
 
+    /// The open files `keep` accepts. The registry is locked only while they are listed.
+    fn files(&self, keep: impl Fn(&OpenFile) -> bool) -> Result<KVVec<Arc<OpenFile>>> {
+        let mut out = KVVec::new();
+        for f in self.files.lock().iter().filter(|f| keep(f)) {
+            out.push(f.clone(), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
     /// Every allocation of every open file that `keep` accepts, once, whatever the number of
-    /// files holding it.
-    fn allocations(&self, keep: impl Fn(&Allocation) -> bool) -> Result<KVec<Arc<Allocation>>> {
-        let mut allocs: KVec<Arc<Allocation>> = KVec::new();
-        let files = self.files.lock();
-        for f in files.iter() {
+    /// files and handles holding it; by address. No lock of the tier is held while the files'
+    /// handles are read.
+    fn allocations(
+        &self,
+        keep: impl Fn(&Allocation) -> bool,
+    ) -> Result<RBTree<usize, Arc<Allocation>>> {
+        let mut allocs = RBTree::new();
+        for f in self.files(|_| true)?.iter() {
             f.for_each_allocation(|a| {
-                if keep(a) && !allocs.iter().any(|x| Arc::ptr_eq(x, a)) {
-                    allocs.push(a.clone(), GFP_KERNEL)?;
+                let key = Arc::as_ptr(a) as usize;
+                if keep(a) && allocs.get(&key).is_none() {
+                    allocs.try_create_and_insert(key, a.clone(), GFP_KERNEL)?;
                 }
                 Ok(())
             })?;
@@ -180,7 +200,7 @@ impl Tier {
             return 0;
         };
         let mut bytes = 0;
-        for a in allocs.iter() {
+        for a in allocs.values() {
             let st = a.state();
             for (s, e, r) in st.rights.in_range(0, a.npages()) {
                 if r.owned_by(p) {
@@ -196,44 +216,54 @@ impl Tier {
         let Ok(allocs) = self.allocations(|a| a.tier() == uapi::Tier::Vram(bank)) else {
             return 0;
         };
-        let mut owners: KVec<Process> = KVec::new();
-        for a in allocs.iter() {
+        let mut owners = RBTree::new();
+        let mut n = 0;
+        for a in allocs.values() {
             let st = a.state();
             for (_, _, r) in st.rights.in_range(0, a.npages()) {
                 if let Some(o) = &r.owner {
-                    if !owners.contains(o) && owners.push(o.clone(), GFP_KERNEL).is_err() {
-                        return owners.len();
+                    if owners.get(o).is_none() {
+                        if owners
+                            .try_create_and_insert(o.clone(), (), GFP_KERNEL)
+                            .is_err()
+                        {
+                            return n;
+                        }
+                        n += 1;
                     }
                 }
             }
         }
-        owners.len()
+        n
     }
 
     /// `MORERAM_IOC_PROCS`: bytes owned per process, over every allocation of every open file.
-    fn procs(&self) -> Result<KVec<uapi::moreram_proc_info>> {
+    fn procs(&self) -> Result<KVVec<uapi::moreram_proc_info>> {
         let allocs = self.allocations(|_| true)?;
-        let mut out: KVec<(Process, u64, u64)> = KVec::new();
-        for a in allocs.iter() {
+        // VRAM and system bytes, by owner.
+        let mut owned: RBTree<Process, (u64, u64)> = RBTree::new();
+        for a in allocs.values() {
             let st = a.state();
             for (s, e, r) in st.rights.in_range(0, a.npages()) {
                 let Some(owner) = &r.owner else { continue };
                 let bytes = (e - s) << PAGE_SHIFT;
-                let i = match out.iter().position(|(p, _, _)| p == owner) {
-                    Some(i) => i,
-                    None => {
-                        out.push((owner.clone(), 0, 0), GFP_KERNEL)?;
-                        out.len() - 1
-                    }
+                let add = match a.tier() {
+                    uapi::Tier::Vram(_) => (bytes, 0),
+                    uapi::Tier::System => (0, bytes),
                 };
-                match a.tier() {
-                    uapi::Tier::Vram(_) => out[i].1 += bytes,
-                    uapi::Tier::System => out[i].2 += bytes,
+                match owned.get_mut(owner) {
+                    Some(o) => {
+                        o.0 += add.0;
+                        o.1 += add.1;
+                    }
+                    None => {
+                        owned.try_create_and_insert(owner.clone(), add, GFP_KERNEL)?;
+                    }
                 }
             }
         }
-        let mut infos = KVec::with_capacity(out.len(), GFP_KERNEL)?;
-        for (p, vram, system) in out.iter() {
+        let mut infos = KVVec::new();
+        for (p, (vram, system)) in owned.iter() {
             let pid = p.nr();
             // Processes outside the caller's pid namespace are not shown.
             if pid != 0 {
@@ -271,11 +301,4 @@ impl Tier {
     fn next_client_id(&self) -> u64 {
         self.next_client.fetch_add(1, Relaxed)
     }
-}
-
-/// Sends `signal` to `p`, as `MORERAM_IOC_NOTIFY` asked `p` itself: a signal to a gone process
-/// is lost.
-fn signal(p: &Process, signal: u32) {
-    // SAFETY: `as_ptr` is a valid `struct pid`.
-    unsafe { bindings::kill_pid(p.as_ptr(), signal as i32, 1) };
 }

@@ -208,6 +208,11 @@ impl State {
         (start..end).any(|p| self.is_released(p))
     }
 
+    /// Whether `p` holds a handle to the allocation.
+    pub(crate) fn holds(&self, p: &Process) -> bool {
+        self.holders.iter().any(|h| h.process == *p)
+    }
+
     /// Whether page `index` is ownerless, mapped by nobody, and not given back yet.
     fn unused(&self, index: u64) -> bool {
         self.rights.at(index).is_some_and(|r| r.owner.is_none())

@@ -74,25 +74,28 @@ pub(crate) struct SystemPages {
 }
 
 impl SystemPages {
-    /// `ENOMEM` for more pages than the machine has: that can never succeed, and the OOM killer
-    /// must not try.
-    pub(crate) fn fits(npages: u64) -> Result {
-        if npages << PAGE_SHIFT > total_ram() {
+    /// `ENOMEM` for more fresh pages than the kernel says are available (`MemAvailable`: free
+    /// memory and what reclaim can free). Taking more would end in the OOM killer, which would
+    /// not even choose the caller: no RSS counts pages that the module holds.
+    pub(crate) fn fits(fresh: u64) -> Result {
+        if fresh > available_pages() {
             return Err(ENOMEM);
         }
         Ok(())
     }
 
     /// `npages` zeroed system pages: `reused` first (already zeroed), then fresh ones.
-    pub(crate) fn new(space: &Arc<Space>, npages: u64, reused: KVec<TierPage>) -> Result<Self> {
+    pub(crate) fn new(space: &Arc<Space>, npages: u64, reused: KVVec<TierPage>) -> Result<Self> {
         Self::fits(npages)?;
         let n = usize::try_from(npages)?;
-        let mut pages = KVVec::with_capacity(n, GFP_KERNEL)?;
+        Self::fits(npages.saturating_sub(reused.len() as u64))?;
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         for page in reused.into_iter() {
-            pages.push(Some(page), GFP_KERNEL)?;
+            // Room was made above.
+            let _ = pages.push_within_capacity(Some(page));
         }
         while pages.len() < n {
-            pages.push(Some(TierPage::alloc()?), GFP_KERNEL)?;
+            let _ = pages.push_within_capacity(Some(TierPage::alloc()?));
         }
         space.system_used_add(npages << PAGE_SHIFT);
         Ok(Self {
@@ -126,16 +129,11 @@ impl Drop for SystemPages {
     }
 }
 
-/// Bytes of RAM the machine has.
-fn total_ram() -> u64 {
-    // SAFETY: `si_meminfo` fills the struct it is given; an all-zero `sysinfo` is valid.
-    let info = unsafe {
-        let mut info: bindings::sysinfo = core::mem::zeroed();
-        bindings::si_meminfo(&mut info);
-        info
-    };
-    // `usize` is at most 64 bits wide on every architecture the kernel runs on.
-    (info.totalram as u64).saturating_mul(u64::from(info.mem_unit))
+/// Pages the kernel says are available for new allocations (`MemAvailable`).
+fn available_pages() -> u64 {
+    // SAFETY: no preconditions.
+    let pages = unsafe { bindings::si_mem_available() };
+    u64::try_from(pages).unwrap_or(0)
 }
 
 #[kunit_tests(moreram_pages)]

@@ -65,7 +65,8 @@ pub(crate) enum Change {
 }
 
 /// `MORERAM_IOC_CONTROL`: `me` changes the rights on pages `[start, end)` of `alloc`, all or
-/// nothing; whoever loses write access faults on its next write.
+/// nothing; whoever loses write access faults on its next write. Pages are given only to a
+/// process that holds a handle to the allocation.
 pub(crate) fn control(
     alloc: &Allocation,
     me: &Process,
@@ -77,6 +78,12 @@ pub(crate) fn control(
     match change {
         Change::GrantWrite(t) if owner_of_all => grant(&mut st, range, &t),
         Change::Give(t) if owner_of_all => {
+            // The receiver consents by holding a handle (it allocated or imported the
+            // allocation): nobody is made to own, and be charged for, pages it never asked for,
+            // and given pages go back when their new owner lets go of its handles.
+            if !st.holds(&t) {
+                return Err(EACCES);
+            }
             give(&mut st, range, &t)?;
             // The giver, and every former writer, loses write access now.
             alloc.zap(range.0, range.1);

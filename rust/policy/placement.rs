@@ -56,7 +56,9 @@ impl Sources<'_> {
 
     /// `npages` zeroed system pages, from `owner`'s pool first.
     fn system(&self, npages: u64, owner: &Process) -> Result<Pages> {
-        SystemPages::fits(npages)?;
+        // Before the pool is drawn on: a request that cannot be met leaves it as it is.
+        let pooled = self.pools.sizes(owner).1 >> PAGE_SHIFT;
+        SystemPages::fits(npages.saturating_sub(pooled))?;
         let reused = self.pools.take_pages(owner, usize::try_from(npages)?);
         Ok(Pages::System(SystemPages::new(self.space, npages, reused)?))
     }

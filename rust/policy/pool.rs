@@ -37,7 +37,10 @@ use kernel::{
 use super::shrinker::Shrink;
 use crate::{
     bank::Bank,
-    memory::{pages::TierPage, Reclaim},
+    memory::{
+        pages::{SystemPages, TierPage},
+        Reclaim,
+    },
     process::Process,
 };
 
@@ -62,7 +65,7 @@ struct Pool {
     /// Reserved VRAM, per bank index, in pages.
     vram: KVec<(u32, u64)>,
     /// System pages kept for reuse.
-    system: KVec<TierPage>,
+    system: KVVec<TierPage>,
     /// Pending scavenge deadlines, per bank index ([`now_ns`]).
     deadlines: KVec<(u32, i64)>,
 }
@@ -72,7 +75,7 @@ impl Pool {
         Self {
             process,
             vram: KVec::new(),
-            system: KVec::new(),
+            system: KVVec::new(),
             deadlines: KVec::new(),
         }
     }
@@ -184,8 +187,8 @@ impl Pools {
     }
 
     /// Up to `n` system pages from `p`'s pool, zeroed.
-    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVec<TierPage> {
-        let mut out = KVec::new();
+    pub(crate) fn take_pages(&self, p: &Process, n: usize) -> KVVec<TierPage> {
+        let mut out = KVVec::new();
         let mut pools = self.pools.lock();
         self.tidy(&mut pools);
         if let Some(pool) = pools.iter_mut().find(|x| x.process == *p) {
@@ -222,15 +225,17 @@ impl Pools {
         watermarks(&mut pools, bank, p)
     }
 
-    /// `MORERAM_IOC_RESERVE` of system pages.
+    /// `MORERAM_IOC_RESERVE` of system pages: `ENOMEM` at once for more than are available.
     pub(crate) fn reserve_system(&self, p: &Process, pages: usize) -> Result {
-        let mut fresh = KVec::with_capacity(pages, GFP_KERNEL)?;
+        SystemPages::fits(pages as u64)?;
+        let mut fresh = KVVec::with_capacity(pages, GFP_KERNEL_ACCOUNT)?;
         for _ in 0..pages {
-            fresh.push(TierPage::alloc()?, GFP_KERNEL)?;
+            // Room was made above.
+            let _ = fresh.push_within_capacity(TierPage::alloc()?);
         }
         let mut pools = self.pools.lock();
         let pool = pool_of(&mut pools, p)?;
-        pool.system.reserve(pages, GFP_KERNEL)?;
+        pool.system.reserve(pages, GFP_KERNEL_ACCOUNT)?;
         for page in fresh.into_iter() {
             let _ = pool.system.push_within_capacity(page);
             self.system_pages.fetch_add(1, Relaxed);

@@ -11,6 +11,7 @@
 //! status is non-zero when any test failed. Without arguments it lists the groups and tests.
 
 mod banks;
+mod limits;
 mod observe;
 mod owners;
 mod pools;
@@ -111,6 +112,7 @@ const TESTS: &[&[Test]] = &[
     owners::TESTS,
     pools::TESTS,
     observe::TESTS,
+    limits::TESTS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Test> {

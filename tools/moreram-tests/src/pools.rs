@@ -31,7 +31,7 @@ fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
     move |err| format!("{what}: {err}")
 }
 
-fn bochs(mr: &Moreram) -> Result<Bank, String> {
+pub(crate) fn bochs(mr: &Moreram) -> Result<Bank, String> {
     mr.banks()
         .map_err(e("BANKS"))?
         .into_iter()
@@ -57,13 +57,13 @@ fn write_knob(b: &Bank, name: &str, v: &str) -> io::Result<()> {
 }
 
 /// Sets the bochs bank's watermarks and deadline for a test; puts the old ones back on drop.
-struct Knobs {
+pub(crate) struct Knobs {
     bank: Bank,
     old: [u64; 3],
 }
 
 impl Knobs {
-    fn set(bank: &Bank, low: u64, min: u64, deadline_ms: u64) -> Result<Self, String> {
+    pub(crate) fn set(bank: &Bank, low: u64, min: u64, deadline_ms: u64) -> Result<Self, String> {
         let old = [
             read_knob(bank, "low_watermark")?,
             read_knob(bank, "min_watermark")?,

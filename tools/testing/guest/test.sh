@@ -87,6 +87,10 @@ group recheck
 group observe
 group recheck
 
+# What one user can make the module do or hold, and error paths that leave nothing.
+group limits
+group recheck
+
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do
