@@ -63,7 +63,13 @@ impl kernel::InPlaceModule for Moreram {
             min_percent: p::min_watermark_percent.value(),
             deadline_ms: p::scavenge_deadline_ms.value(),
         };
-        let tier = Tier::new(defaults);
+        let limits = front::limits::Limits {
+            handles_per_file: p::max_handles_per_file.value(),
+            handles_per_user: p::max_handles_per_user.value(),
+            shares_per_file: p::max_shares_per_file.value(),
+            shares_per_user: p::max_shares_per_user.value(),
+        };
+        let tier = Tier::new(defaults, limits);
         try_pin_init!(Self {
             tier: tier?,
             shrinker: Shrinker::register(c"moreram-pool", tier.pools.clone())?,
@@ -93,6 +99,22 @@ module! {
         scavenge_deadline_ms: u64 {
             default: 1000,
             description: "Time a process has to give back pool memory when asked, in milliseconds",
+        },
+        max_handles_per_file: u32 {
+            default: 65536,
+            description: "Handles one open /dev/moreram may hold (EMFILE beyond)",
+        },
+        max_handles_per_user: u32 {
+            default: 262144,
+            description: "Handles one user may hold in all files (EDQUOT beyond)",
+        },
+        max_shares_per_file: u32 {
+            default: 65536,
+            description: "Share tokens made from one open /dev/moreram (EMFILE beyond)",
+        },
+        max_shares_per_user: u32 {
+            default: 262144,
+            description: "Share tokens one user may hold in all files (EDQUOT beyond)",
         },
     },
 }

@@ -316,9 +316,10 @@ impl Bank {
             GpuBuddyAllocFlags::default()
         };
         let pgoff = zap.pgoff;
-        let pieces = KVec::with_capacity(1, GFP_KERNEL)?;
+        let pieces = KVec::with_capacity(1, GFP_KERNEL_ACCOUNT)?;
         let mut st = self.state.lock();
-        st.live.try_create_and_insert(pgoff, zap, GFP_KERNEL)?;
+        st.live
+            .try_create_and_insert(pgoff, zap, GFP_KERNEL_ACCOUNT)?;
         let blocks = KBox::pin_init(
             self.buddy.alloc_blocks(
                 GpuBuddyAllocMode::Simple,
@@ -326,7 +327,7 @@ impl Bank {
                 Alignment::new::<PAGE_SIZE>(),
                 flags,
             ),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         );
         let blocks = match blocks {
             Ok(blocks) => blocks,

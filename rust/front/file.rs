@@ -11,7 +11,10 @@ use kernel::{
     sync::{aref::ARef, poll::PollCondVar, Arc, Mutex},
 };
 
-use super::Tier;
+use super::{
+    limits::{Charge, Kind},
+    Tier,
+};
 use crate::{
     memory::Allocation,
     policy::pool::Request,
@@ -25,6 +28,8 @@ pub(crate) struct Handle {
     pub(crate) holder: Process,
     /// The share tokens made from it, which go with it.
     pub(crate) tokens: KVec<u64>,
+    /// Its user's count of handles.
+    _charge: Charge,
 }
 
 /// The handles of one open file.
@@ -37,6 +42,9 @@ pub(crate) struct Handles {
     /// allocation imported into the file that made it has two handles here, and either may go
     /// first.
     by_last_pgoff: RBTree<(u64, u32), ()>,
+    /// Handles, and share tokens made from them: each at most the file's limit.
+    pub(crate) count: u32,
+    shares: u32,
     pub(crate) vram_bytes: u64,
     pub(crate) system_bytes: u64,
 }
@@ -73,7 +81,7 @@ struct Notify {
 
 /// A file's scavenge events, and what else to do with each.
 struct Events {
-    /// Requests not read yet, oldest first.
+    /// Requests not read yet, oldest first; at most one per bank.
     queue: KVec<uapi::moreram_event>,
     /// A signal to send with every event.
     notify: Option<Notify>,
@@ -116,6 +124,8 @@ impl OpenFile {
                     next: 1,
                     by_handle: RBTree::new(),
                     by_last_pgoff: RBTree::new(),
+                    count: 0,
+                    shares: 0,
                     vram_bytes: 0,
                     system_bytes: 0,
                 }),
@@ -129,10 +139,13 @@ impl OpenFile {
     /// The file is being released: forget it and every share it made.
     pub(crate) fn release(self: &Arc<Self>) {
         self.tier.remove_file(self);
-        for entry in self.handles.lock().by_handle.values_mut() {
+        let mut h = self.handles.lock();
+        for entry in h.by_handle.values_mut() {
             self.tier.unshare(&entry.tokens);
             entry.tokens.clear();
         }
+        h.shares = 0;
+        drop(h);
         // memdebug: allocations still mapped elsewhere outlive the file that made them.
         if self.tier.memdebug.on() {
             let h = self.handles.lock();
@@ -158,23 +171,41 @@ impl OpenFile {
         self.client_id
     }
 
-    /// Adds `alloc`, held by `holder`, as a new handle; returns the handle. On failure `holder`
-    /// lets go of the allocation again.
-    pub(crate) fn insert(&self, alloc: Arc<Allocation>, holder: Process) -> Result<u32> {
-        let inserted = self.try_insert(&alloc, &holder);
+    /// Charges a new handle to the caller's user (`EDQUOT` at its limit), once the file has room
+    /// for one (`EMFILE`); [`Self::insert`] checks the file again.
+    pub(crate) fn charge_handle(&self) -> Result<Charge> {
+        if self.handles.lock().count >= self.tier.users.limits.handles_per_file {
+            return Err(EMFILE);
+        }
+        self.tier.users.charge(Kind::Handle)
+    }
+
+    /// Adds `alloc`, held by `holder`, as a new handle charged with `charge`; returns the handle.
+    /// On failure `holder` lets go of the allocation again.
+    pub(crate) fn insert(
+        &self,
+        alloc: Arc<Allocation>,
+        holder: Process,
+        charge: Charge,
+    ) -> Result<u32> {
+        let inserted = self.try_insert(&alloc, &holder, charge);
         if inserted.is_err() {
             alloc.unhold(&holder);
         }
         inserted
     }
 
-    fn try_insert(&self, alloc: &Arc<Allocation>, holder: &Process) -> Result<u32> {
+    fn try_insert(&self, alloc: &Arc<Allocation>, holder: &Process, charge: Charge) -> Result<u32> {
         // Reserve the tree nodes first: nothing can fail after the handle number is taken.
-        let handle_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let pgoff_node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let handle_node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let pgoff_node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let mut h = self.handles.lock();
+        if h.count >= self.tier.users.limits.handles_per_file {
+            return Err(EMFILE);
+        }
         let handle = h.next;
         h.next = handle.checked_add(1).ok_or(EMFILE)?;
+        h.count += 1;
         h.account(alloc, true);
         let last = alloc.pgoff() + alloc.npages() - 1;
         h.by_last_pgoff
@@ -185,6 +216,7 @@ impl OpenFile {
                 alloc: alloc.clone(),
                 holder: holder.clone(),
                 tokens: KVec::new(),
+                _charge: charge,
             },
         ));
         Ok(handle)
@@ -201,22 +233,27 @@ impl OpenFile {
         let entry = h.by_handle.remove(&handle).ok_or(ENOENT)?;
         h.by_last_pgoff
             .remove(&(entry.alloc.pgoff() + entry.alloc.npages() - 1, handle));
+        h.count -= 1;
+        h.shares -= entry.tokens.len() as u32;
         h.account(&entry.alloc, false);
         Ok(entry)
     }
 
-    /// Calls `f` on `handle` under the file's lock: it cannot go meanwhile.
-    pub(crate) fn with_handle<T>(
-        &self,
-        handle: u32,
-        f: impl FnOnce(&mut Handle) -> Result<T>,
-    ) -> Result<T> {
-        f(self
-            .handles
-            .lock()
-            .by_handle
-            .get_mut(&handle)
-            .ok_or(ENOENT)?)
+    /// A new share of `handle`: `make` makes it and returns its token, which goes with the
+    /// handle. Under the file's lock, so that the handle cannot go meanwhile. `EMFILE` when the
+    /// file has as many shares as it may.
+    pub(crate) fn add_share(&self, handle: u32, make: impl FnOnce() -> Result<u64>) -> Result<u64> {
+        let mut h = self.handles.lock();
+        if h.shares >= self.tier.users.limits.shares_per_file {
+            return Err(EMFILE);
+        }
+        let entry = h.by_handle.get_mut(&handle).ok_or(ENOENT)?;
+        entry.tokens.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let token = make()?;
+        // Room was made above.
+        let _ = entry.tokens.push_within_capacity(token);
+        h.shares += 1;
+        Ok(token)
     }
 
     /// The allocation behind `handle`.
@@ -246,7 +283,9 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Queues a scavenge request, wakes the readers, and sends the signal asked for.
+    /// Queues a scavenge request, wakes the readers, and sends the signal asked for. A newer
+    /// request for a bank replaces one that waits (it has the pool's size and deadline of now):
+    /// a file that is not read holds one event per bank, however many come.
     pub(crate) fn push_event(&self, r: &Request) {
         let e = uapi::moreram_event {
             type_: uapi::MORERAM_EVENT_SCAVENGE,
@@ -257,7 +296,14 @@ impl OpenFile {
         };
         let notify = {
             let mut events = self.events.lock();
-            if events.queue.push(e, GFP_KERNEL).is_ok() {
+            let queued = match events.queue.iter_mut().find(|q| q.bank == e.bank) {
+                Some(q) => {
+                    *q = e;
+                    true
+                }
+                None => events.queue.push(e, GFP_KERNEL).is_ok(),
+            };
+            if queued {
                 self.event_cv.notify_all();
             }
             events.notify.as_ref().map(|n| (n.signal, n.cred.clone()))
@@ -293,9 +339,13 @@ impl OpenFile {
         &self.event_cv
     }
 
-    /// Puts back `ev`, taken by [`Self::next_event`] but not delivered, as the oldest event.
+    /// Puts back `ev`, taken by [`Self::next_event`] but not delivered, as the oldest event;
+    /// unless a newer request for its bank came in meanwhile, which replaces it.
     pub(crate) fn unread(&self, ev: uapi::moreram_event) {
         let queue = &mut self.events.lock().queue;
+        if queue.iter().any(|q| q.bank == ev.bank) {
+            return;
+        }
         // Taking it left room, unless another event came in meanwhile; only when no memory is
         // left for one more is it lost (its deadline still applies).
         let room = queue.len() < queue.capacity() || queue.reserve(1, GFP_KERNEL).is_ok();

@@ -170,6 +170,8 @@ impl OpenFile {
     fn alloc(&self, req: &mut uapi::moreram_alloc) -> Result<u32> {
         let request = req.request()?;
         let me = Process::current()?;
+        // Before the memory is taken: a user at its limits allocates nothing.
+        let charge = self.charge_handle()?;
         let mut requests = KVec::new();
         let made = self
             .tier
@@ -179,7 +181,7 @@ impl OpenFile {
         let alloc = made?;
         let (tier, bank) = alloc.tier().abi();
         req.mmap_offset = alloc.pgoff() << PAGE_SHIFT;
-        req.handle = self.insert(alloc, me)?;
+        req.handle = self.insert(alloc, me, charge)?;
         req.tier = tier;
         req.bank_used = bank;
         Ok(req.handle)
@@ -230,7 +232,7 @@ impl OpenFile {
             system_used: self.tier.space.system_used(),
             file_vram: h.vram_bytes,
             file_system: h.system_bytes,
-            file_allocs: u32::try_from(h.by_handle.iter().count())?,
+            file_allocs: h.count,
             pool_vram,
             pool_system,
             ..Default::default()
@@ -251,9 +253,10 @@ impl OpenFile {
     fn import(&self, req: &mut uapi::moreram_import) -> Result<u32> {
         let token = req.token()?;
         let me = Process::current()?;
+        let charge = self.charge_handle()?;
         let alloc = self.tier.import(token, &me, access::admin())?;
         alloc.hold(&me)?;
-        let handle = self.insert(alloc.clone(), me)?;
+        let handle = self.insert(alloc.clone(), me, charge)?;
         let (tier, bank) = alloc.tier().abi();
         *req = uapi::moreram_import {
             token,

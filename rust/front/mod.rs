@@ -16,7 +16,9 @@
 //! 5. an allocation's state (`memory`);
 //! 6. the pools (`policy::pool`; the shrinker only try-locks them);
 //! 7. the bank registry and a bank's locks (`bank`), then the mm's `i_mmap_rwsem` and page-table
-//!    locks, then a buddy allocator's own lock.
+//!    locks, then a buddy allocator's own lock;
+//! 8. [`limits::Users`]'s table, a leaf: nothing is taken under it, and a handle or share that
+//!    drops under any of the above takes it.
 //!
 //! Handles and allocations are dropped outside of 3 and 4 (freeing VRAM takes the bank's locks);
 //! a share drops under 4 only while the handle it was made from still holds its allocation. An
@@ -30,6 +32,7 @@
 pub(crate) mod fdinfo;
 pub(crate) mod file;
 mod ioctl;
+pub(crate) mod limits;
 pub(crate) mod misc;
 mod share;
 
@@ -56,6 +59,7 @@ use crate::{
     uapi,
 };
 use file::OpenFile;
+use limits::{Limits, Users};
 use share::Share;
 
 /// The tier: the banks, the pools, the allocations' space, and the open files and shares of
@@ -67,6 +71,8 @@ pub(crate) struct Tier {
     pub(crate) pools: Arc<Pools>,
     pub(crate) space: Arc<Space>,
     pub(crate) memdebug: Arc<MemDebug>,
+    /// What each user holds, and the limits.
+    pub(crate) users: Arc<Users>,
     /// Every open file. See the module documentation for the lock order.
     #[pin]
     files: Mutex<KVec<Arc<OpenFile>>>,
@@ -81,7 +87,8 @@ pub(crate) struct Tier {
 }
 
 impl Tier {
-    pub(crate) fn new(watermarks: WatermarkDefaults) -> Result<Arc<Self>> {
+    pub(crate) fn new(watermarks: WatermarkDefaults, limits: Limits) -> Result<Arc<Self>> {
+        let users = Users::new(limits)?;
         let pools = Arc::pin_init(Pools::new(), GFP_KERNEL)?;
         let space = Space::new(pools.clone())?;
         let memdebug = Arc::new(MemDebug::new(), GFP_KERNEL)?;
@@ -91,6 +98,7 @@ impl Tier {
                 pools,
                 space,
                 memdebug,
+                users,
                 files <- new_mutex!(KVec::new()),
                 shares <- new_mutex!(RBTree::new()),
                 next_client: Atomic::new(1),

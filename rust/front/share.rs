@@ -6,7 +6,11 @@
 
 use kernel::{bindings, prelude::*, rbtree::RBTreeNodeReservation, sync::Arc, task::Kuid};
 
-use super::{file::OpenFile, Tier};
+use super::{
+    file::OpenFile,
+    limits::{Charge, Kind},
+    Tier,
+};
 use crate::{memory::Allocation, process::Process};
 
 /// Tokens dropped under one hold of [`Tier::shares`]: a file closing with many tokens lets
@@ -20,6 +24,8 @@ pub(super) struct Share {
     named: Option<Process>,
     /// The sharer's user: without a name, only its processes may import.
     euid: Kuid,
+    /// That user's count of shares.
+    _charge: Charge,
 }
 
 impl Tier {
@@ -31,15 +37,14 @@ impl Tier {
         alloc: Arc<Allocation>,
         named: Option<Process>,
     ) -> Result<u64> {
-        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let share = Share {
             alloc,
             named,
             euid: Kuid::current_euid(),
+            _charge: self.users.charge(Kind::Share)?,
         };
-        // Under the file's handles lock: the handle cannot go while its token is made.
-        file.with_handle(handle, |h| {
-            h.tokens.reserve(1, GFP_KERNEL)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        file.add_share(handle, || {
             let mut shares = self.shares.lock();
             let token = loop {
                 // SAFETY: no preconditions.
@@ -49,8 +54,6 @@ impl Tier {
                 }
             };
             shares.insert(node.into_node(token, share));
-            // Room was made above.
-            let _ = h.tokens.push_within_capacity(token);
             Ok(token)
         })
     }

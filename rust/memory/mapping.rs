@@ -140,7 +140,7 @@ pub(crate) fn install(
             process,
             id: 0,
         },
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
     {
         let mut st = alloc.state();

@@ -109,9 +109,9 @@ impl Space {
             .pgoffs
             .alloc_range(
                 span,
-                KBox::new(npages, GFP_KERNEL)?,
+                KBox::new(npages, GFP_KERNEL_ACCOUNT)?,
                 1..MAX_PGOFF,
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )
             .map_err(|e| match e.cause {
                 AllocErrorKind::Busy => ENOSPC,
@@ -266,7 +266,7 @@ impl Allocation {
                 process: owner.clone(),
                 handles: 1,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         let tier = pages.tier();
         let state = State {
@@ -276,7 +276,7 @@ impl Allocation {
             holders,
             maps: KVec::new(),
             next_map: 1,
-            released: BitmapVec::new(usize::try_from(npages)?, GFP_KERNEL)?,
+            released: BitmapVec::new(usize::try_from(npages)?, GFP_KERNEL_ACCOUNT)?,
         };
         Arc::pin_init(
             try_pin_init!(Allocation {
@@ -289,7 +289,7 @@ impl Allocation {
                 state <- new_mutex!(state),
                 lease,
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -343,7 +343,7 @@ impl Allocation {
                 process: p.clone(),
                 handles: 1,
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         Ok(())
     }
@@ -406,7 +406,8 @@ impl Allocation {
     /// Records a new mapping of pages `[start, end)`, made of one VMA; returns its id.
     fn map(&self, st: &mut State, start: u64, end: u64) -> Result<u64> {
         let id = st.next_map;
-        st.maps.push(MappedRange { id, start, end }, GFP_KERNEL)?;
+        st.maps
+            .push(MappedRange { id, start, end }, GFP_KERNEL_ACCOUNT)?;
         st.next_map += 1;
         self.vma_opened();
         Ok(id)

@@ -43,19 +43,24 @@ struct Run<P> {
     rights: PageRights<P>,
 }
 
+/// Runs an allocation's pages may be split into: a change that needs more fails with `ENOSPC`.
+/// Each run costs memory and time on every fault and change of the allocation.
+pub(crate) const MAX_RUNS: usize = 4096;
+
 /// The rights of every page of an allocation, as sorted runs that cover `[0, npages)`.
 ///
 /// # Invariants
 ///
-/// The runs are sorted, non-empty, adjacent, and cover `[0, npages)` exactly.
+/// The runs are sorted, non-empty, adjacent, cover `[0, npages)` exactly, and are at most
+/// [`MAX_RUNS`] but while a change is being made.
 pub(crate) struct Runs<P> {
-    runs: KVec<Run<P>>,
+    runs: KVVec<Run<P>>,
 }
 
 impl<P: Clone + PartialEq> Runs<P> {
     /// `npages` pages, all owned by `owner`.
     pub(crate) fn new(npages: u64, owner: P) -> Result<Self> {
-        let mut runs = KVec::new();
+        let mut runs = KVVec::new();
         runs.push(
             Run {
                 start: 0,
@@ -66,7 +71,7 @@ impl<P: Clone + PartialEq> Runs<P> {
                     former: None,
                 },
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // INVARIANT: one run covering everything.
         Ok(Self { runs })
@@ -109,9 +114,10 @@ impl<P: Clone + PartialEq> Runs<P> {
         else {
             return Ok(());
         };
-        let mut writers = KVec::with_capacity(self.runs[i].rights.writers.len(), GFP_KERNEL)?;
+        let mut writers =
+            KVec::with_capacity(self.runs[i].rights.writers.len(), GFP_KERNEL_ACCOUNT)?;
         for w in self.runs[i].rights.writers.iter() {
-            writers.push(w.clone(), GFP_KERNEL)?;
+            writers.push(w.clone(), GFP_KERNEL_ACCOUNT)?;
         }
         let tail = Run {
             start: page,
@@ -134,7 +140,8 @@ impl<P: Clone + PartialEq> Runs<P> {
     ///
     /// `prepare` runs first on every run of the range and may fail (to make room, say) but must
     /// not change what the rights say; `apply` then changes them and cannot fail. If anything
-    /// fails, no page's rights have changed.
+    /// fails, no page's rights have changed. `ENOSPC` when the range's ends would split the runs
+    /// into more than [`MAX_RUNS`].
     pub(crate) fn update(
         &mut self,
         start: u64,
@@ -166,9 +173,14 @@ impl<P: Clone + PartialEq> Runs<P> {
             .iter()
             .filter(|&&p| self.runs.iter().any(|r| r.start < p && p < r.end))
             .count();
-        self.runs.reserve(splits, GFP_KERNEL)?;
+        self.runs.reserve(splits, GFP_KERNEL_ACCOUNT)?;
+        let before = self.runs.len();
         self.split_at(start)?;
         self.split_at(end)?;
+        // Splits that `update` merges back leave the runs as they were.
+        if self.runs.len() > MAX_RUNS.max(before) {
+            return Err(ENOSPC);
+        }
         for r in self.runs.iter_mut() {
             if r.start >= start && r.end <= end {
                 prepare(&mut r.rights)?;

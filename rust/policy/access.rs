@@ -13,6 +13,13 @@ use crate::{
     uapi,
 };
 
+/// Writers a page may have besides its owner: a grant past it fails with `ENOSPC`.
+pub(crate) const MAX_WRITERS: usize = 64;
+
+/// Processes an allocation may name as readers; those that have exited do not count (they can
+/// never read again). Naming one more fails with `ENOSPC`.
+pub(crate) const MAX_READERS: usize = 1024;
+
 /// Whether the caller has `CAP_SYS_ADMIN`: it may inspect any allocation, never write one.
 pub(crate) fn admin() -> bool {
     // SAFETY: `capable` only reads the caller's credentials.
@@ -36,9 +43,18 @@ fn add_reader(st: &mut State, p: &Process) {
     }
 }
 
-/// Makes room to name one more reader.
-fn reserve_reader(st: &mut State) -> Result {
-    st.readers.reserve(1, GFP_KERNEL)?;
+/// Makes room to name `p` as a reader: `ENOSPC` when as many live processes are named already.
+fn reserve_reader(st: &mut State, p: &Process) -> Result {
+    if st.readers.contains(p) {
+        return Ok(());
+    }
+    if st.readers.len() >= MAX_READERS {
+        st.readers.retain(|r| !r.is_exiting());
+        if st.readers.len() >= MAX_READERS {
+            return Err(ENOSPC);
+        }
+    }
+    st.readers.reserve(1, GFP_KERNEL_ACCOUNT)?;
     Ok(())
 }
 
@@ -50,7 +66,7 @@ pub(crate) fn share(alloc: &Allocation, me: &Process, named: Option<&Process>) -
         return Err(EPERM);
     }
     if let Some(p) = named {
-        reserve_reader(&mut st)?;
+        reserve_reader(&mut st, p)?;
         add_reader(&mut st, p);
     }
     Ok(())
@@ -106,13 +122,21 @@ pub(crate) fn control(
 }
 
 /// Lets `t` write pages `[start, end)`; `t` becomes a reader, so that it can map them whatever
-/// its user.
+/// its user. `ENOSPC` when a page has as many writers as it may.
 fn grant(st: &mut State, (start, end): (u64, u64), t: &Process) -> Result {
-    reserve_reader(st)?;
+    reserve_reader(st, t)?;
     st.rights.update(
         start,
         end,
-        |r| r.writers.reserve(1, GFP_KERNEL).map_err(Into::into),
+        |r| {
+            if r.may_write(t) {
+                return Ok(());
+            }
+            if r.writers.len() >= MAX_WRITERS {
+                return Err(ENOSPC);
+            }
+            r.writers.reserve(1, GFP_KERNEL_ACCOUNT).map_err(Into::into)
+        },
         |r| {
             if !r.may_write(t) {
                 // Room was made in the first pass.
@@ -139,7 +163,7 @@ fn revoke(st: &mut State, (start, end): (u64, u64), t: Option<&Process>) -> Resu
 
 /// Makes `t` the owner of pages `[start, end)`, with no other writer.
 fn give(st: &mut State, (start, end): (u64, u64), t: &Process) -> Result {
-    reserve_reader(st)?;
+    reserve_reader(st, t)?;
     st.rights.update(
         start,
         end,

@@ -1,9 +1,10 @@
 //! Tests of what one user can make the module do or hold, and of calls that must leave nothing
-//! behind when they fail.
+//! behind when they fail. `quota` runs after a reload with small limits, which the guest passes
+//! in `MORERAM_LIMITS`.
 
 use crate::{
     check, expect_errno,
-    owners::spawn,
+    owners::{spawn, Child},
     pools::{bochs, Knobs},
     Test, TestResult,
 };
@@ -32,8 +33,15 @@ pub const TESTS: &[Test] = &[
     Test::new("read-fault-keeps-event", &["limits"], |_| {
         read_fault_keeps_event()
     }),
+    Test::new("events-coalesce", &["limits"], |_| events_coalesce()),
+    Test::new("rights-bounds", &["limits"], |_| rights_bounds()),
+    Test::new("failed-alloc-offsets", &["limits"], |_| {
+        failed_alloc_offsets()
+    }),
     Test::new("close-many-shares", &["limits"], |_| close_many_shares()),
     Test::new("reserve-huge", &["limits"], |_| reserve_huge()),
+    Test::new("handle-quota", &["quota"], |_| handle_quota()),
+    Test::new("share-quota", &["quota"], |_| share_quota()),
 ];
 
 fn e(what: &str) -> impl FnOnce(io::Error) -> String + '_ {
@@ -452,6 +460,143 @@ fn read_fault_keeps_event() -> TestResult {
     result
 }
 
+/// Requests a file has not read do not pile up: a newer request for a bank replaces the one
+/// waiting, so after a hundred rounds one event waits.
+fn events_coalesce() -> TestResult {
+    let mr = open()?;
+    let (bank, _knobs) = asking_bank(&mr)?;
+    for _ in 0..100 {
+        mr.reserve_vram(bank, 32 * MIB).map_err(e("RESERVE"))?;
+        mr.scavenge().map_err(e("SCAVENGE"))?;
+    }
+    set_nonblocking(&mr);
+    let ev = mr.read_event().map_err(e("read"))?;
+    check!(ev.bank == bank && ev.bytes == 32 * MIB, "event: {ev:?}");
+    let mut more = 0;
+    while mr.read_event().is_ok() && more < 1000 {
+        more += 1;
+    }
+    check!(
+        more == 0,
+        "{} events waited after 100 requests for one bank",
+        more + 1
+    );
+    Ok(())
+}
+
+/// An allocation's rights are bounded: at most 4096 runs of pages with the same rights and 64
+/// writers per page. A change past either fails with `ENOSPC` and changes nothing; changes that
+/// shrink them still work.
+fn rights_bounds() -> TestResult {
+    const RUNS: u64 = 4096;
+    const WRITERS: usize = 64;
+    let mr = open()?;
+    let npages = RUNS + 256;
+    let a = mr
+        .alloc(npages * PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    // One grantee, every other page: each grant adds two runs.
+    let mut grantee = spawn(|c| {
+        c.recv();
+        0
+    });
+    let mut granted = 0;
+    let failed = loop {
+        let page = 2 * granted + 1;
+        if page >= npages {
+            break None;
+        }
+        match a.control(Control::GrantWrite(grantee.pid), page * PAGE, PAGE) {
+            Ok(()) => granted += 1,
+            Err(er) => break Some(er),
+        }
+    };
+    let shrink = a.control(Control::RevokeWriteAll, 0, npages * PAGE);
+    let after = a.rights(0, npages * PAGE);
+    grantee.chan.send(0);
+    grantee.wait();
+    match failed {
+        None => {
+            return Err(format!(
+                "{granted} grants, {} runs: no bound",
+                2 * granted + 1
+            ))
+        }
+        Some(er) => check!(
+            er.raw_os_error() == Some(libc::ENOSPC) && 2 * granted + 3 > RUNS,
+            "grant {} (to {} runs) failed with {er}; expected ENOSPC past {RUNS} runs",
+            granted + 1,
+            2 * granted + 3
+        ),
+    }
+    shrink.map_err(e("REVOKE_WRITE of every writer at the bound"))?;
+    let r = after.map_err(e("RIGHTS"))?;
+    check!(!r.mixed && r.writers.is_empty(), "after revoking: {r:?}");
+    // Writers of one page: one process each.
+    let mut writers: Vec<Child> = (0..=WRITERS)
+        .map(|_| {
+            spawn(|c| {
+                c.recv();
+                0
+            })
+        })
+        .collect();
+    let mut result = Ok(());
+    for (i, w) in writers.iter().enumerate() {
+        let r = a.control(Control::GrantWrite(w.pid), 0, PAGE);
+        result = if i < WRITERS {
+            r.map_err(e("GRANT_WRITE under the bound"))
+        } else {
+            expect_errno("GRANT_WRITE to a 65th writer", r, libc::ENOSPC)
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    for w in writers.iter_mut() {
+        w.chan.send(0);
+    }
+    for w in writers {
+        w.wait();
+    }
+    result?;
+    a.free().map_err(e("FREE"))?;
+    Ok(())
+}
+
+/// A failed ALLOC gives its mmap offsets back: after a hundred of them, a new allocation gets
+/// the offset an earlier, freed one had.
+fn failed_alloc_offsets() -> TestResult {
+    let mr = open()?;
+    let a = mr
+        .alloc(PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    let offset = a.mmap_offset();
+    a.free().map_err(e("FREE"))?;
+    for _ in 0..100 {
+        let mut r = sys::moreram_alloc {
+            size: 1 << 30,
+            flags: sys::MORERAM_ALLOC_VRAM_ONLY,
+            ..Default::default()
+        };
+        expect_errno(
+            "ALLOC of VRAM larger than any bank",
+            mr.alloc_raw(&mut r),
+            libc::E2BIG,
+        )?;
+    }
+    let b = mr
+        .alloc(PAGE, Placement::PreferVram, false)
+        .map_err(e("ALLOC"))?;
+    check!(
+        b.mmap_offset() == offset,
+        "failed ALLOCs used offsets: a freed allocation had {offset:#x}, the next one has {:#x}",
+        b.mmap_offset()
+    );
+    b.free().map_err(e("FREE"))?;
+    Ok(())
+}
+
 /// Words shared with forked children (an anonymous shared mapping): they see each other's
 /// stores.
 struct Shared {
@@ -660,6 +805,151 @@ fn reserve_huge() -> TestResult {
         t.pool_system == 0,
         "{} bytes left in the pool",
         t.pool_system
+    );
+    Ok(())
+}
+
+/// The limits the module was loaded with (`MORERAM_LIMITS`): handles per file and per user,
+/// share tokens per file and per user.
+fn limits() -> Result<[u32; 4], String> {
+    let v = std::env::var("MORERAM_LIMITS").map_err(|_| "MORERAM_LIMITS not set")?;
+    let n: Vec<u32> = v
+        .split(',')
+        .map(|x| x.parse().map_err(|_| format!("MORERAM_LIMITS={v}")))
+        .collect::<Result<_, _>>()?;
+    n.try_into().map_err(|_| format!("MORERAM_LIMITS={v}"))
+}
+
+/// IMPORTs `token` into `mr` until it fails: how many worked, and the errno (0: `cap` worked).
+fn import_until(mr: &Moreram, token: u64, cap: u32) -> (u32, i32) {
+    let mut n = 0;
+    while n < cap {
+        let mut req = sys::moreram_import {
+            token,
+            ..Default::default()
+        };
+        // Handles are freed with their file.
+        if let Err(er) = sys::import(mr.as_fd(), &mut req) {
+            return (n, er.raw_os_error().unwrap_or(0));
+        }
+        n += 1;
+    }
+    (n, 0)
+}
+
+/// A process of another user allocates and shares while root is at its limits.
+fn other_user_not_held_back() -> TestResult {
+    let child = spawn(|_| {
+        if !become_user(65534) {
+            return 10;
+        }
+        let Ok(mine) = Moreram::open() else { return 11 };
+        let Ok(a) = mine.alloc(PAGE, Placement::SystemOnly, false) else {
+            return 12;
+        };
+        match a.share(None) {
+            Ok(_) => 0,
+            Err(_) => 13,
+        }
+    });
+    let (sig, code) = child.wait();
+    check!(
+        sig == 0 && code == 0,
+        "another user was held back: exit {code}, signal {sig}"
+    );
+    Ok(())
+}
+
+/// Handles are bounded per file (`EMFILE`) and per user (`EDQUOT`); a handle freed, or a file
+/// closed, gives its share back.
+fn handle_quota() -> TestResult {
+    let [per_file, per_user, _, _] = limits()?;
+    check!(
+        per_user > per_file + 1 && per_user < 2 * per_file,
+        "limits {per_file}, {per_user}: this test needs file < user - 1 < 2 * file"
+    );
+    let mr0 = open()?;
+    let a = mr0
+        .alloc(PAGE, Placement::SystemOnly, false)
+        .map_err(e("ALLOC"))?;
+    let token = a.share(None).map_err(e("SHARE"))?;
+    let mr1 = open()?;
+    let (n, errno) = import_until(&mr1, token, per_user);
+    check!(
+        n == per_file && errno == libc::EMFILE,
+        "one file: {n} handles, then errno {errno}; expected {per_file}, then EMFILE"
+    );
+    let mr2 = open()?;
+    let rest = per_user - per_file - 1;
+    let (n, errno) = import_until(&mr2, token, per_user);
+    check!(
+        n == rest && errno == libc::EDQUOT,
+        "second file: {n} handles, then errno {errno}; expected {rest}, then EDQUOT"
+    );
+    other_user_not_held_back()?;
+    mr1.free_raw(1).map_err(e("FREE"))?;
+    let (n, errno) = import_until(&mr2, token, per_user);
+    check!(
+        n == 1 && errno == libc::EDQUOT,
+        "after a FREE: {n} handles, then errno {errno}; expected 1, then EDQUOT"
+    );
+    drop(mr1);
+    let (n, errno) = import_until(&mr2, token, per_user);
+    check!(
+        n == per_file - rest - 1 && errno == libc::EMFILE,
+        "after closing a file: {n} more handles, then errno {errno}; expected {}, then EMFILE",
+        per_file - rest - 1
+    );
+    Ok(())
+}
+
+/// SHAREs until one fails: how many worked, and the errno (0: `cap` worked).
+fn share_until(a: &moreram::Allocation<'_>, cap: u32) -> (u32, i32) {
+    let mut n = 0;
+    while n < cap {
+        if let Err(er) = a.share(None) {
+            return (n, er.raw_os_error().unwrap_or(0));
+        }
+        n += 1;
+    }
+    (n, 0)
+}
+
+/// Share tokens are bounded per file (`EMFILE`) and per user (`EDQUOT`); tokens go with the
+/// handle they were made from.
+fn share_quota() -> TestResult {
+    let [_, _, per_file, per_user] = limits()?;
+    check!(
+        per_user > per_file && per_user < 2 * per_file,
+        "limits {per_file}, {per_user}: this test needs file < user < 2 * file"
+    );
+    let mr1 = open()?;
+    let a1 = mr1
+        .alloc(PAGE, Placement::SystemOnly, false)
+        .map_err(e("ALLOC"))?;
+    let (n, errno) = share_until(&a1, per_user);
+    check!(
+        n == per_file && errno == libc::EMFILE,
+        "one file: {n} tokens, then errno {errno}; expected {per_file}, then EMFILE"
+    );
+    let mr2 = open()?;
+    let a2 = mr2
+        .alloc(PAGE, Placement::SystemOnly, false)
+        .map_err(e("ALLOC"))?;
+    let rest = per_user - per_file;
+    let (n, errno) = share_until(&a2, per_user);
+    check!(
+        n == rest && errno == libc::EDQUOT,
+        "second file: {n} tokens, then errno {errno}; expected {rest}, then EDQUOT"
+    );
+    other_user_not_held_back()?;
+    a1.free().map_err(e("FREE"))?;
+    let (n, errno) = share_until(&a2, per_user);
+    check!(
+        n == per_file - rest && errno == libc::EMFILE,
+        "after freeing the first file's handle: {n} more tokens, then errno {errno}; expected \
+         {}, then EMFILE",
+        per_file - rest
     );
     Ok(())
 }

@@ -121,10 +121,12 @@ exec 3>&-
 step rmmod rmmod moreram
 step dev-node-gone test ! -e /dev/moreram
 step drm-devices-gone test "$(drm_cards)" = 0
-load reload-with-parameters low_watermark_percent=20
-export MORERAM_LOW_PERCENT=20
+load reload-with-parameters low_watermark_percent=20 \
+	max_handles_per_file=64 max_handles_per_user=100 max_shares_per_file=32 max_shares_per_user=48
+export MORERAM_LOW_PERCENT=20 MORERAM_LIMITS=64,100,32,48
 group reload
-unset MORERAM_LOW_PERCENT
+group quota
+unset MORERAM_LOW_PERCENT MORERAM_LIMITS
 
 # Bytes for the host to find in the ivshmem BAR's backing file after the run,
 # held by a process that is still alive when the VM stops; the test says
