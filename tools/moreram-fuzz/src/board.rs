@@ -142,7 +142,11 @@ pub struct Meta {
     /// The share token, live while `token_live`; the instance whose handle it was made from.
     pub token: u64,
     pub token_live: u32,
+    /// The instance whose handle (or whose file, for a child's handle in it) the token lives
+    /// with.
     pub token_sharer: u32,
+    /// The user that made the token: without a name, its processes may import.
+    pub token_euid: u32,
     /// [`Who`] the share names, or 0 for any process of the creator's user.
     pub token_named: u64,
     pub readers: [u64; MAX_READERS],
@@ -274,6 +278,9 @@ pub struct Inst {
     pub parent: AtomicU32,
     /// The supervisor's slot number for a worker, or u32::MAX for a child.
     pub slot: AtomicU32,
+    /// It made handles in a file that outlives it (its parent's, the supervisor's): after it
+    /// dies they stay, and so do its pages' owner and writers and its tokens.
+    pub lingers: AtomicU32,
 }
 
 pub const ALIVE: u32 = 1;
@@ -303,6 +310,7 @@ pub struct Board {
     pub next_uid: AtomicU64,
     pub next_inst: AtomicU32,
     pub supervisor_pid: AtomicI32,
+    pub supervisor_inst: AtomicU32,
     /// A descriptor of /dev/moreram opened by root (the supervisor) that the other user's
     /// workers inherit; -1 if none.
     pub root_fd: AtomicI32,
@@ -414,6 +422,7 @@ impl Board {
         i.uid.store(uid, Relaxed);
         i.parent.store(parent, Relaxed);
         i.slot.store(slot, Relaxed);
+        i.lingers.store(0, Relaxed);
         i.id.store(id, Release);
         id
     }
@@ -434,16 +443,25 @@ impl Board {
         }
     }
 
+    /// Instance `id` made a handle in a file that outlives it.
+    pub fn set_lingers(&self, id: u32) {
+        let i = &self.inst[id as usize % MAX_INST];
+        if i.id.load(Acquire) == id {
+            i.lingers.store(1, Relaxed);
+        }
+    }
+
+    pub fn lingers(&self, id: u32) -> bool {
+        let i = &self.inst[id as usize % MAX_INST];
+        i.id.load(Acquire) == id && i.lingers.load(Relaxed) != 0
+    }
+
     pub fn pid_of(&self, id: u32) -> i32 {
         let i = &self.inst[id as usize % MAX_INST];
         if i.id.load(Acquire) != id {
             return 0;
         }
         i.pid.load(Relaxed)
-    }
-
-    pub fn uid_of(&self, id: u32) -> u32 {
-        self.inst[id as usize % MAX_INST].uid.load(Relaxed)
     }
 
     /// Takes a free entry for a new allocation; `None` when the board is full.

@@ -4,7 +4,7 @@
 //! same operations with its own identity, and reports the handles it left in its parent's files.
 
 use crate::{
-    board::{board, Board, Who, DEAD, EXITING, TRACK},
+    board::{board, Board, Who, DEAD, EXITING},
     engine::{errno, Engine, Kind},
     model::{ARef, FileM, HandleM, Me, Model},
     oracle::{Codes, Ctx, Dim, Op, OK, SEGV},
@@ -58,6 +58,7 @@ impl Engine {
             crowded: false,
             rdonly,
             foreign: false,
+            owner_inst: self.m.me.inst,
             handles: Vec::new(),
             max_handle: 0,
             leaked: 0,
@@ -140,9 +141,11 @@ impl Engine {
         for (h, last) in self.last_handles_in(file) {
             if let Some(mut v) = crate::model::view_in(&mut self.m.privs, h.a) {
                 let (meta, pages) = v.split();
-                if meta.token_sharer == me.inst
-                    && meta.token_live == 1
-                    && self.tokens.iter().any(|t| t.file == file && t.a == h.a)
+                if meta.token_live == 1
+                    && self
+                        .tokens
+                        .iter()
+                        .any(|t| t.file == file && t.token == meta.token)
                 {
                     meta.token_live = 2;
                 }
@@ -165,17 +168,17 @@ impl Engine {
             return;
         };
         self.m.files.remove(fi);
-        let tokens: Vec<ARef> = self
+        let tokens: Vec<u64> = self
             .tokens
             .iter()
             .filter(|t| t.file == file)
-            .map(|t| t.a)
+            .map(|t| t.token)
             .collect();
         self.tokens.retain(|t| t.file != file);
         for (h, last) in &hs {
             if let Some(mut v) = crate::model::view_in(&mut self.m.privs, h.a) {
                 let (meta, pages) = v.split();
-                if tokens.contains(&h.a) && meta.token_sharer == me.inst && meta.token_live != 0 {
+                if tokens.contains(&meta.token) && meta.token_live != 0 {
                     meta.token_live = 0;
                     board().retire_token(meta.token);
                 }
@@ -352,6 +355,20 @@ impl Engine {
                         f.leaked = f.leaked.max(n);
                     }
                 }
+                Some("T") if w.len() == 6 => {
+                    let v: Vec<u64> = w[1..].iter().map(|x| x.parse().unwrap_or(0)).collect();
+                    if self.m.file(v[0] as u32).is_some() {
+                        self.tokens.push(crate::engine::MyToken {
+                            file: v[0] as u32,
+                            handle: v[1] as u32,
+                            token: v[2],
+                            a: ARef {
+                                uid: v[3],
+                                slot: (v[4] != u64::MAX).then_some(v[4] as usize),
+                            },
+                        });
+                    }
+                }
                 Some("S") if w.len() == 2 => {
                     let file: u32 = w[1].parse().unwrap_or(0);
                     if let Some(f) = self.m.file_mut(file) {
@@ -418,6 +435,7 @@ impl Engine {
         self.ctx.op_index = 0;
         self.hog = None;
         self.tokens.clear();
+        self.parent = Some(parent);
         // Mappings are not inherited (VM_DONTCOPY): each address faults now.
         let maps = std::mem::take(&mut self.m.maps);
         for m in maps.iter().take(8) {
@@ -489,6 +507,14 @@ impl Engine {
             }
             if f.sibling_freed {
                 let _ = writeln!(out, "S {}", f.id);
+            }
+            for t in self.tokens.iter().filter(|t| t.file == f.id) {
+                let slot = t.a.slot.map_or(u64::MAX, |s| s as u64);
+                let _ = writeln!(
+                    out,
+                    "T {} {} {} {} {slot}",
+                    f.id, t.handle, t.token, t.a.uid
+                );
             }
             let _ = writeln!(out, "M {} {}", f.id, f.max_handle);
         }
@@ -573,11 +599,8 @@ fn exec_self(e: &mut Engine, file: u32, fd: i32, report: i32, stream: u64) -> i3
     // SAFETY: clears close-on-exec of our own descriptor.
     unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     let mut spec = String::new();
-    for h in f
-        .handles
-        .iter()
-        .filter(|h| !h.opaque && h.npages <= TRACK as u64)
-    {
+    // Every handle, for TIER; the private ones (no board entry) are opaque to the child.
+    for h in &f.handles {
         spec.push_str(&format!(
             "{}:{}:{}:{}:{}:{}:{}:{}:{},",
             h.h,
@@ -684,6 +707,7 @@ pub fn exec_main(args: &[String]) -> i32 {
         crowded: false,
         rdonly: flags.first() == Some(&b'r'),
         foreign: true,
+        owner_inst: parent,
         handles,
         max_handle: n(7) as u32,
         leaked: u32::from(flags.get(3) == Some(&b'l')),
@@ -704,6 +728,7 @@ pub fn exec_main(args: &[String]) -> i32 {
         Kind::Child,
     );
     e.budget = 10 + n(3) % 30;
+    e.parent = Some(parent);
     e.deadline = Instant::now() + Duration::from_secs(5);
     e.run();
     e.report_and_exit(&mut out);

@@ -68,6 +68,8 @@ pub struct Engine {
     pub alt_node: Option<std::ffi::CString>,
     /// Strict checks of the known defects' inputs (RESERVE of huge sizes).
     pub strict_inputs: bool,
+    /// For a child: the parent, whose file its handles live in (and so its tokens).
+    pub parent: Option<u32>,
     /// Coverage of the module's code by this thread's calls.
     pub kcov: Option<crate::kcov::Kcov>,
 }
@@ -137,6 +139,7 @@ pub const KINDS: &[(u8, u32, u32, u32, &str)] = &[
     (27, 5, 0, 0, "children"),
     (28, 8, 0, 0, "race"),
     (29, 2, 0, 0, "hog"),
+    (30, 5, 3, 4, "fdinfo"),
 ];
 
 /// Whether every operation is printed to stderr (`MORERAM_FUZZ_TRACE=1`).
@@ -325,7 +328,8 @@ impl Engine {
             26 => self.op_dup(),
             27 => self.op_child(),
             28 => self.op_race(),
-            _ => self.op_hog(),
+            29 => self.op_hog(),
+            _ => self.op_fdinfo(),
         }
         op as usize
     }
@@ -622,6 +626,7 @@ impl Engine {
                 p.owner = Who::Inst(me.inst).encode();
             }
         }
+        self.note_handle(fi);
         let f = &mut self.m.files[fi];
         f.max_handle = f.max_handle.max(h);
         f.handles.push(HandleM {
@@ -635,6 +640,14 @@ impl Engine {
             flags,
             opaque: false,
         });
+    }
+
+    /// A handle of this process was made in file `fi`: if the file outlives the process, so do
+    /// the handle, the pages' rights and the tokens made from it.
+    pub fn note_handle(&self, fi: usize) {
+        if self.m.files[fi].owner_inst != self.m.me.inst {
+            board().set_lingers(self.m.me.inst);
+        }
     }
 
     /// Puts `req` in the read-only page and returns a pointer to it there.
@@ -1256,7 +1269,8 @@ impl Engine {
             Some(mut l) => {
                 l.meta.token = req.token;
                 l.meta.token_live = 1;
-                l.meta.token_sharer = me.inst;
+                l.meta.token_sharer = self.m.files[fi].owner_inst;
+                l.meta.token_euid = me.euid;
                 l.meta.token_named = named_who.encode();
                 if named {
                     l.meta.add_reader(named_who);
@@ -1355,7 +1369,7 @@ impl Engine {
             };
             exp.on(libc::ENOENT, live.not());
             let allowed = match Who::decode(m.token_named) {
-                Who::Nobody => Tri::of(me.admin || me.euid == b.uid_of(m.token_sharer)),
+                Who::Nobody => Tri::of(me.admin || me.euid == m.token_euid),
                 w => is_me(w, &me),
             };
             exp.on(libc::EACCES, allowed.not());
@@ -1428,6 +1442,7 @@ impl Engine {
             uid,
             slot: Some(slot),
         };
+        self.note_handle(fi);
         let f = &mut self.m.files[fi];
         f.max_handle = f.max_handle.max(req.handle);
         f.handles.push(HandleM {
@@ -2186,6 +2201,34 @@ impl Engine {
         self.ctx.judge(Op::BadIoctl, code_of(&r), exp);
     }
 
+    /// `/proc/self/fdinfo` of a descriptor: the DRM usage keys.
+    pub fn op_fdinfo(&mut self) {
+        let Some(fi) = self.pick_file() else { return };
+        let fd = self.fd_of(fi);
+        self.what(format!("read /proc/self/fdinfo/{fd}"));
+        let r = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"));
+        let code = match &r {
+            Ok(_) => OK,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO) as usize,
+        };
+        if !self.ctx.judge(Op::Fdinfo, code, Codes::of(&[OK])) {
+            return;
+        }
+        let text = r.unwrap_or_default();
+        self.ctx.checked(Dim::Fields);
+        for key in [
+            "drm-driver:\tmoreram",
+            "drm-client-id:",
+            "drm-total-system:",
+            "moreram-pool-vram:",
+        ] {
+            if !text.contains(key) {
+                self.ctx.fail(Dim::Fields, &format!("fdinfo lacks {key:?}"));
+                return;
+            }
+        }
+    }
+
     // --- hogging a bank --------------------------------------------------------------------
 
     /// Takes most of a bank's free VRAM for a while, so that its watermarks are crossed and
@@ -2227,6 +2270,7 @@ impl Engine {
         exp.also(libc::ENOSPC).also(libc::ENODEV).also(libc::ENOMEM);
         let r = ioctl(fd, sys::MORERAM_IOC_ALLOC, &mut req);
         if self.ctx.judge(Op::Hog, code_of(&r), exp.codes()) && r.is_ok() {
+            self.note_handle(fi);
             let f = &mut self.m.files[fi];
             f.max_handle = f.max_handle.max(req.handle);
             let id = f.id;

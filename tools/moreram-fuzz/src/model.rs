@@ -75,31 +75,45 @@ pub fn is_me(w: Who, me: &Me) -> Tri {
     }
 }
 
-/// Whether the owner `w` still holds its pages (lives, and has not let go).
+/// Whether the owner `w` still holds its pages: it has not let go of its last handle. A process
+/// lets go when it exits, unless its handles are in a file that outlives it.
 pub fn holds(w: Who) -> Tri {
     match w {
         Who::Nobody => Tri::No,
         Who::Inst(i) => match board().state(i) {
             ALIVE => Tri::Yes,
             EXITING => Tri::Maybe,
+            _ if board().lingers(i) => Tri::Maybe,
             _ => Tri::No,
         },
         Who::Pid(_) => Tri::Maybe,
     }
 }
 
-/// Whether `me` may write page `r`.
+/// Whether `w` is a process that can still act (write as owner): alive.
+fn alive(w: Who) -> Tri {
+    match w {
+        Who::Inst(i) => match board().state(i) {
+            ALIVE => Tri::Yes,
+            EXITING => Tri::Maybe,
+            _ => Tri::No,
+        },
+        _ => holds(w),
+    }
+}
+
+/// Whether `me` may write page `r`: as its owner, or as a writer while the owner holds it.
 pub fn may_write(r: &PageRec, me: &Me) -> Tri {
     let owner = r.owner();
-    let alive = holds(owner);
-    if alive == Tri::No {
+    let held = holds(owner);
+    if held == Tri::No {
         return Tri::No;
     }
-    let mut w = is_me(owner, me);
+    let mut w = is_me(owner, me).and(alive(owner));
     for x in r.writers() {
         w = w.or(is_me(x, me));
     }
-    if alive == Tri::Maybe {
+    if held == Tri::Maybe {
         w.weaken()
     } else {
         w
@@ -294,6 +308,9 @@ pub struct FileM {
     pub rdonly: bool,
     /// The file belongs to another process that keeps it open: closing ours releases nothing.
     pub foreign: bool,
+    /// The instance whose life bounds the file's (this process, the parent, the supervisor):
+    /// handles made in it, and their tokens, live as long as it keeps the file.
+    pub owner_inst: u32,
     pub handles: Vec<HandleM>,
     /// The largest handle seen: handles are never reused, so a new one is larger.
     pub max_handle: u32,

@@ -47,6 +47,8 @@ pub enum Op {
     Rmmod,
     Pressure,
     Hog,
+    Fdinfo,
+    Observe,
 }
 
 pub const OP_NAMES: &[&str] = &[
@@ -89,6 +91,8 @@ pub const OP_NAMES: &[&str] = &[
     "rmmod",
     "pressure",
     "hog",
+    "fdinfo",
+    "debugfs/sysfs",
 ];
 
 /// The dimensions results are judged in; each is one KTAP result of the fixed slice.
@@ -219,7 +223,7 @@ pub mod d {
 }
 
 const _: () = assert!(DEFECTS.len() <= MAX_DEFECTS);
-const _: () = assert!(OP_NAMES.len() == Op::Hog as usize + 1);
+const _: () = assert!(OP_NAMES.len() == Op::Observe as usize + 1);
 const _: () = assert!(DIM_NAMES.len() == NDIMS);
 
 /// Whether defect `i` is known (reported, not failed).

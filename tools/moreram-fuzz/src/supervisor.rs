@@ -106,6 +106,7 @@ struct Worker {
 }
 
 struct Sup {
+    kcov: Option<crate::kcov::Kcov>,
     cfg: Config,
     out: Out,
     ctx: Ctx,
@@ -132,11 +133,13 @@ pub fn run(cfg: &Config) -> bool {
     let pid = unsafe { libc::getpid() };
     b.supervisor_pid.store(pid, Relaxed);
     let inst = b.register(pid, 0, 0, u32::MAX - 1);
+    b.supervisor_inst.store(inst, Relaxed);
     crate::probe::install();
     crate::signals::install_counting();
     if cfg.ktap {
         out.raw("KTAP version 1");
         out.raw("# Subtest: fuzz");
+        out.raw(&format!("1..{NDIMS}"));
     }
     out.line(&format!(
         "moreram-fuzz: seed {} ({:#x}), {} s, {} processes{}, faults {}, coverage {}; replay: moreram-fuzz --seed {} --seconds {} --procs {}{}{}",
@@ -171,6 +174,11 @@ pub fn run(cfg: &Config) -> bool {
     // A second node for the same device (what a container's /dev has): workers open it too.
     make_alt_node();
     let mut sup = Sup {
+        kcov: if cfg.coverage {
+            crate::kcov::Kcov::open().filter(|k| k.enable())
+        } else {
+            None
+        },
         cfg: cfg.clone(),
         out,
         ctx,
@@ -369,6 +377,7 @@ impl Sup {
         let mut next_unbind = start + total * 3 / 10;
         let mut next_rmmod = start + total / 5;
         let mut next_shrink = start + total / 10;
+        let mut next_observe = start + Duration::from_secs(2);
         let mut last_report = start;
         while Instant::now() < self.deadline {
             self.reap(false);
@@ -386,6 +395,13 @@ impl Sup {
                     self.pressure();
                     next_shrink = Instant::now() + Duration::from_secs(8);
                 }
+            }
+            if now >= next_observe {
+                self.observe();
+                next_observe = Instant::now() + Duration::from_secs(5);
+            }
+            if let Some(k) = self.kcov.as_mut() {
+                k.collect();
             }
             if !self.cfg.ktap && now.duration_since(last_report) >= Duration::from_secs(30) {
                 last_report = now;
@@ -470,6 +486,33 @@ impl Sup {
             );
         } else {
             self.rebinds += 1;
+        }
+    }
+
+    /// What admins read while everything runs: debugfs and each device's sysfs numbers.
+    fn observe(&mut self) {
+        let mut files: Vec<String> = ["banks", "processes", "leaks", "poison_errors", "memdebug"]
+            .iter()
+            .map(|f| format!("/sys/kernel/debug/moreram/{f}"))
+            .collect();
+        if let Ok(devs) = fs::read_dir(DRV) {
+            for d in devs.flatten() {
+                let p = d.path().join("moreram");
+                if let Ok(attrs) = fs::read_dir(&p) {
+                    files.extend(attrs.flatten().map(|a| a.path().display().to_string()));
+                }
+            }
+        }
+        for f in files {
+            self.ctx.what = format!("read {f}");
+            let code = match fs::read(&f) {
+                Ok(_) => 0,
+                // A device unbinding meanwhile takes its files with it.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => e.raw_os_error().unwrap_or(libc::EIO) as usize,
+            };
+            self.ctx
+                .judge(Op::Observe, code, crate::oracle::Codes::of(&[0]));
         }
     }
 
@@ -665,7 +708,10 @@ impl Sup {
                 ));
             }
         }
-        o.line(&format!("time per operation: {}", t.join(", ")));
+        o.line("time per operation (wall clock, shared CPUs):");
+        for c in t.chunks(6) {
+            o.line(&format!("  {}", c.join(", ")));
+        }
         // The table of result codes.
         o.line("results by call (ok, errnos, signals of memory accesses):");
         for (i, name) in OP_NAMES.iter().enumerate() {
@@ -722,9 +768,6 @@ impl Sup {
             ));
         }
         let mut all_ok = true;
-        if self.cfg.ktap {
-            o.raw(&format!("1..{NDIMS}"));
-        }
         for (i, name) in DIM_NAMES.iter().enumerate().take(NDIMS) {
             let c = b.dim_checks[i].load(Relaxed);
             let f = b.dim_fails[i].load(Relaxed);
@@ -797,9 +840,13 @@ impl Sup {
         }
         // Only the module's own code: not the kernel crate's generic functions instantiated in
         // it, nor the KUnit tests.
+        // The module's crate is `moreram_main` (its root file's name); the C shim's functions
+        // are `moreram_*`.
         let ours = |n: &str| {
             let d = format!("{:#}", rustc_demangle::demangle(n));
-            let own = d.contains("moreram::") || n.starts_with("moreram_") || !n.starts_with("_R");
+            let own = d.starts_with("moreram_main::")
+                || d.starts_with("<moreram_main::")
+                || n.starts_with("moreram_");
             let test = d.contains("::tests::") || d.contains("kunit");
             (own && !test, d)
         };

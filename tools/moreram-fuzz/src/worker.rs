@@ -65,6 +65,7 @@ pub fn engine(rng: Rng, ctx: Ctx, m: Model, kind: Kind) -> Engine {
             .ok()
             .and_then(|p| std::ffi::CString::new(p).ok()),
         strict_inputs: false,
+        parent: None,
         kcov: None,
     }
 }
@@ -90,6 +91,7 @@ fn open_file(m: &mut Model, nonblock: bool) -> Option<u32> {
         crowded: false,
         rdonly: false,
         foreign: false,
+        owner_inst: m.me.inst,
         handles: Vec::new(),
         max_handle: 0,
         leaked: 0,
@@ -193,6 +195,7 @@ pub fn worker_main(
             crowded: true,
             rdonly: false,
             foreign: true,
+            owner_inst: b.supervisor_inst.load(Relaxed),
             handles,
             max_handle: root.map_or(0, |r| r.handle),
             leaked: 0,
