@@ -204,14 +204,24 @@ pub fn run(cfg: &Config) -> bool {
     sup.main_loop();
     let elapsed = t0.elapsed();
     sup.finish_workers();
+    let stopped = t0.elapsed() - elapsed;
     let injected = if cfg.faults { sup.fail_alloc(false) } else { 0 };
     if let Some(v) = old_pid_max {
         write_file("/proc/sys/kernel/pid_max", v.trim());
     }
     let _ = fs::remove_file(ALT_NODE);
     sup.check_signals();
+    let t1 = Instant::now();
     let end_ok = sup.accounting(start, injected);
-    sup.report(elapsed, injected, end_ok)
+    let accounted = t1.elapsed();
+    let ok = sup.report(elapsed, injected, end_ok);
+    sup.out.line(&format!(
+        "moreram-fuzz: stopping took {:.1} s, the accounting {:.1} s, the report {:.1} s",
+        stopped.as_secs_f64(),
+        accounted.as_secs_f64(),
+        (t1.elapsed() - accounted).as_secs_f64()
+    ));
+    ok
 }
 
 fn make_alt_node() {
