@@ -335,6 +335,9 @@ pub struct Board {
     /// Time spent in each kind of operation (`engine::KINDS`), and how many.
     pub op_us: [AtomicU64; 32],
     pub op_n: [AtomicU64; 32],
+    /// The last fault outside a probe (the process then dies of it): pid, signal, si_code,
+    /// address, and the instruction pointer relative to `fz_copy_out`.
+    pub crash: [AtomicU64; 5],
     /// Slow calls (over a second): (op, microseconds) of the slowest.
     pub slowest_us: AtomicU64,
     pub slowest_op: AtomicU32,

@@ -438,6 +438,7 @@ impl Engine {
         self.parent = Some(parent);
         // Mappings are not inherited (VM_DONTCOPY): each address faults now.
         let maps = std::mem::take(&mut self.m.maps);
+        self.parent_maps = maps.iter().take(8).cloned().collect();
         for m in maps.iter().take(8) {
             let mut w = [0u64; 1];
             let o = probe::load(&mut w, m.addr as *const u64);

@@ -70,6 +70,8 @@ pub struct Engine {
     pub strict_inputs: bool,
     /// For a child: the parent, whose file its handles live in (and so its tokens).
     pub parent: Option<u32>,
+    /// For a forked child: the parent's mappings, to read through /proc/PPID/mem.
+    pub parent_maps: Vec<crate::model::MapM>,
     /// Coverage of the module's code by this thread's calls.
     pub kcov: Option<crate::kcov::Kcov>,
 }

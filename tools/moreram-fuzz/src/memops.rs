@@ -786,6 +786,9 @@ impl Engine {
     /// Reads (and writes) a mapped page through /proc/self/mem and process_vm_readv: the
     /// kernel's remote access must not see more than the mapping allows.
     pub fn op_procmem(&mut self) {
+        if !self.parent_maps.is_empty() && self.rng.one_in(2) {
+            return self.parent_mem();
+        }
         let Some(mi) = self.pick_map() else { return };
         let mm = self.m.maps[mi].clone();
         let me = self.m.me;
@@ -907,6 +910,66 @@ impl Engine {
                         &format!("remote read of page {ap} word {i}: {w:#018x}, expected {e:?}"),
                     );
                 }
+            }
+        }
+    }
+
+    /// A forked child reads its parent's mapping through /proc/PPID/mem: never more than the
+    /// parent could read; a PFN mapping gives nothing to remote access.
+    fn parent_mem(&mut self) {
+        let k = self.rng.below(self.parent_maps.len() as u64) as usize;
+        let mm = self.parent_maps[k].clone();
+        // SAFETY: no preconditions.
+        let ppid = unsafe { libc::getppid() };
+        self.ctx.what = format!(
+            "read /proc/{ppid}/mem at the parent's mapping {:#x}",
+            mm.addr
+        );
+        let mut buf = [0u64; WORDS];
+        let r = match std::fs::File::open(format!("/proc/{ppid}/mem")) {
+            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+            Ok(f) => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: reads PAGE bytes into `buf`.
+                let n = unsafe {
+                    libc::pread(
+                        f.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        PAGE as usize,
+                        mm.addr as i64,
+                    )
+                };
+                if n == PAGE as isize {
+                    Ok(())
+                } else if n < 0 {
+                    Err(errno())
+                } else {
+                    Err(libc::EIO)
+                }
+            }
+        };
+        let allowed = Codes::of(&[
+            OK,
+            libc::EIO as usize,
+            libc::EFAULT as usize,
+            libc::EPERM as usize,
+            libc::EACCES as usize,
+        ]);
+        self.ctx.judge(Op::ProcMem, code_of(&r), allowed);
+        if r.is_ok() {
+            let uid = match view_in(&mut self.m.privs, mm.a) {
+                Some(v) => v.meta().uid_or(mm.a.uid),
+                None => return,
+            };
+            self.ctx.checked(Dim::Data);
+            if let Some((i, w)) = pattern::check(&buf, uid, mm.first, Expect::AnyOwn) {
+                self.ctx.fail(
+                    Dim::Data,
+                    &format!(
+                        "the parent's page {} read through /proc: word {i} is {w:#018x}",
+                        mm.first
+                    ),
+                );
             }
         }
     }

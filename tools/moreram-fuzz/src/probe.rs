@@ -94,7 +94,7 @@ pub fn load(dst: &mut [u64], src: *const u64) -> Outcome {
     Outcome::from_raw(unsafe { fz_copy_in(dst.as_mut_ptr(), src, dst.len()) })
 }
 
-extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes the interrupted context of this thread; the addresses are those
     // of the labels above.
     unsafe {
@@ -107,7 +107,23 @@ extern "C" fn on_fault(sig: libc::c_int, _info: *mut libc::siginfo_t, ctx: *mut 
         } else if *rip == in_insn {
             std::ptr::addr_of!(fz_copy_in_fault) as i64
         } else {
-            // A real crash: fault again with the default action.
+            // A real crash: say where on the board, and fault again with the default action.
+            use std::sync::atomic::Ordering::Relaxed;
+            let c = &crate::board::board().crash;
+            c[0].store(libc::getpid() as u64, Relaxed);
+            c[1].store(sig as u64, Relaxed);
+            c[2].store((*info).si_code as u64, Relaxed);
+            c[3].store((*info).si_addr() as u64, Relaxed);
+            c[4].store(
+                (*rip).wrapping_sub(fz_copy_out as *const () as i64) as u64,
+                Relaxed,
+            );
+            // A signal another process or the kernel sent, not a fault: recorded, then ignored.
+            let code = (*info).si_code;
+            if code <= 0 || code == libc::SI_KERNEL {
+                c[1].store(1000 + sig as u64, Relaxed);
+                return;
+            }
             libc::signal(sig, libc::SIG_DFL);
             return;
         };

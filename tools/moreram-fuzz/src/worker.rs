@@ -66,6 +66,7 @@ pub fn engine(rng: Rng, ctx: Ctx, m: Model, kind: Kind) -> Engine {
             .and_then(|p| std::ffi::CString::new(p).ok()),
         strict_inputs: false,
         parent: None,
+        parent_maps: Vec::new(),
         kcov: None,
     }
 }
