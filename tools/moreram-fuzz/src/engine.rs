@@ -1405,6 +1405,22 @@ impl Engine {
         if ptr_kind == 2 && code == libc::EFAULT as usize {
             self.m.files[fi].leaked += 1;
         }
+        if !exp.codes().has(code) {
+            if let Some((_, l)) = &found {
+                let m = &l.meta;
+                let st = board().state(m.token_sharer);
+                self.ctx.what.push_str(&format!(
+                    " [token live {} sharer {} state {st} lingers {} named {:?} euid {} creator {} npages {}]",
+                    m.token_live,
+                    m.token_sharer,
+                    board().lingers(m.token_sharer),
+                    Who::decode(m.token_named),
+                    m.token_euid,
+                    m.creator,
+                    m.npages
+                ));
+            }
+        }
         self.ctx.judge(Op::Import, code, exp.codes());
         if r.is_err() || ptr_kind != 0 {
             return;
