@@ -7,6 +7,7 @@
 #   make test    host tests, style checks, then KUnit and integration tests in the VM
 #   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
 #   make bench   benchmarks in the VM, as ratios against baselines in the same run
+#   make stress  the randomized campaign in the VM [SECONDS=600] [SEED=n]
 #   make uapi    regenerate rust/uapi/generated.rs, the Rust view of the UAPI header
 #   make install libmoreram, its header and moreram.pc, the preload and the command (PREFIX=)
 #
@@ -17,7 +18,7 @@ BUILD   ?= $(CURDIR)/build
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 export LIBCLANG_PATH ?= /usr/lib/llvm$(LLVM)/lib
 
-.PHONY: all setup kernel module clippy tools samples uapi test run bench clean help install
+.PHONY: all setup kernel module clippy tools samples uapi test run bench stress clean help install
 
 all: module
 
@@ -69,6 +70,10 @@ run:
 
 bench:
 	@tools/testing/run.sh bench
+
+# The long campaign: moreram-fuzz with faults and coverage (Documentation/testing.rst).
+stress:
+	@FUZZ_SECONDS=$(or $(SECONDS),600) FUZZ_SEED=$(SEED) tools/testing/stress.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -237,6 +237,16 @@ impl Bank {
         largest_free_block(&self.state.lock().used) << PAGE_SHIFT
     }
 
+    /// Bytes free and bytes in the largest free block, read together: the largest block is never
+    /// more than the free bytes.
+    pub(crate) fn usage(&self) -> (u64, u64) {
+        let st = self.state.lock();
+        (
+            self.buddy.avail(),
+            largest_free_block(&st.used) << PAGE_SHIFT,
+        )
+    }
+
     /// Free blocks as the buddy allocator holds them: the count of blocks of
     /// `PAGE_SIZE << order` bytes, by order; and the largest free block in bytes.
     pub(crate) fn free_blocks(&self) -> ([u64; 64], u64) {

@@ -347,8 +347,9 @@ impl OpenFile {
     pub(crate) fn mmap(&self, vma: &VmaNew) -> Result {
         use kernel::mm::virt::flags as vm;
         // Pages are shared with the device and with other mappings: a private copy makes no
-        // sense.
-        if vma.flags() & vm::SHARED == 0 {
+        // sense. `MAP_SHARED` sets `VM_MAYSHARE`; `VM_SHARED` is cleared for a file not open for
+        // writing, whose shared mappings can then only be read.
+        if vma.flags() & vm::MAYSHARE == 0 {
             return Err(EINVAL);
         }
         if vma.executable() {

@@ -130,6 +130,7 @@ impl Tier {
     pub(crate) fn bank_info(&self, b: &Bank) -> uapi::moreram_bank_info {
         let id = b.identity();
         let w = b.watermarks();
+        let (free, largest_free, pooled) = self.pools.usage(b);
         let mut flags = 0;
         if id.bar.prefetchable {
             flags |= uapi::MORERAM_BANK_PREFETCHABLE;
@@ -141,7 +142,7 @@ impl Tier {
             index: b.index(),
             flags,
             size: b.size(),
-            free: b.free(),
+            free,
             bar_start: id.bar.start,
             bar_len: id.bar.len,
             pci_domain: id.location.domain,
@@ -151,8 +152,8 @@ impl Tier {
             bar: id.bar.bar as u8,
             vendor: id.vendor,
             device: id.device,
-            largest_free: b.largest_free(),
-            pooled: self.pools.pooled(b.index()),
+            largest_free,
+            pooled,
             low_watermark: w.low << PAGE_SHIFT,
             min_watermark: w.min << PAGE_SHIFT,
             ..Default::default()

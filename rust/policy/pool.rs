@@ -279,6 +279,19 @@ impl Pools {
         reserved(&pools, bank, None) << PAGE_SHIFT
     }
 
+    /// `bank`'s free bytes, largest free block and pooled bytes, read together: admission and
+    /// reservations change them only under the pools' lock, so pooled never exceeds free.
+    pub(crate) fn usage(&self, bank: &Bank) -> (u64, u64, u64) {
+        let mut pools = self.pools.lock();
+        self.tidy(&mut pools);
+        let (free, largest) = bank.usage();
+        (
+            free,
+            largest,
+            reserved(&pools, bank.index(), None) << PAGE_SHIFT,
+        )
+    }
+
     /// A bank went away: its reservations go with it.
     pub(crate) fn forget_bank(&self, bank: u32) {
         let mut pools = self.pools.lock();

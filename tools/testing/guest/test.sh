@@ -91,6 +91,13 @@ group recheck
 group limits
 group recheck
 
+# The campaign's fixed slice (moreram-fuzz): 16 processes of random calls, valid and not, with
+# fault injection, memory pressure, unbind/rebind and rmmod attempts, judged by an oracle; one
+# result per oracle dimension (about 40 s). `make stress` is the long run.
+moreram-fuzz --seed 20261203 --seconds 32 --faults --coverage --ktap >/dev/kmsg
+result fuzz $?
+group recheck
+
 # Unbind and rebind each device through sysfs, with /dev/moreram open meanwhile.
 exec 3<>/dev/moreram
 for dev in $(ls $DRV | grep '^0000:'); do

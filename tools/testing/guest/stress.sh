@@ -1,0 +1,33 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# The long campaign, run in the VM by `make stress`: moreram-fuzz with faults and coverage for
+# FUZZ_SECONDS (seed FUZZ_SEED, or one from the clock), then a kmemleak scan and the unload.
+# tools/testing/stress.sh puts the two variables in front of this script.
+
+. /etc/moreram-vm.env
+status=0
+insmod /lib/modules/moreram.ko || exit 1
+seed=
+[ -n "${FUZZ_SEED:-}" ] && seed="--seed $FUZZ_SEED"
+# shellcheck disable=SC2086
+moreram-fuzz $seed --seconds "${FUZZ_SECONDS:-600}" --faults --coverage || status=1
+
+# Nothing the module allocated may be left unreferenced (kmemleak reports objects older than 5 s).
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	sleep 6
+	echo scan > /sys/kernel/debug/kmemleak
+	if grep -q moreram /sys/kernel/debug/kmemleak; then
+		echo "stress: kmemleak reports leaks naming moreram:"
+		cat /sys/kernel/debug/kmemleak
+		status=1
+	else
+		echo "stress: kmemleak: no leak naming moreram"
+	fi
+fi
+if rmmod moreram; then
+	echo "stress: module unloaded"
+else
+	echo "stress: rmmod failed after the run"
+	status=1
+fi
+exit $status
