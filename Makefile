@@ -7,7 +7,7 @@
 #   make test    host tests, style checks, then KUnit and integration tests in the VM
 #   make module  build moreram.ko (against the cached test kernel, or KDIR=...)
 #   make bench   benchmarks in the VM, as ratios against baselines in the same run
-#   make stress  the randomized campaign in the VM [SECONDS=600] [SEED=n]
+#   make stress  the randomized campaign in the VM [SECONDS=600] [SEED=n] [OPS=n]
 #   make uapi    regenerate rust/uapi/generated.rs, the Rust view of the UAPI header
 #   make install libmoreram, its header and moreram.pc, the preload and the command (PREFIX=)
 #
@@ -73,7 +73,7 @@ bench:
 
 # The long campaign: moreram-fuzz with faults and coverage (Documentation/testing.rst).
 stress:
-	@FUZZ_SECONDS=$(or $(SECONDS),600) FUZZ_SEED=$(SEED) tools/testing/stress.sh
+	@FUZZ_SECONDS=$(or $(SECONDS),600) FUZZ_SEED=$(SEED) FUZZ_OPS=$(OPS) tools/testing/stress.sh
 
 clean:
 	rm -rf $(BUILD)

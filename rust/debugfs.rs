@@ -9,7 +9,8 @@
 //!   `memdebug.rs`;
 //! - `poke` (write-only, "BANK OFFSET VALUE"): writes a word into a bank behind everybody's back,
 //!   to test that memdebug notices;
-//! - `fail_alloc/`: the kernel's fault-injection attributes for allocations (made by the shim).
+//! - `fail_alloc/`, `fail_release/`: the kernel's fault-injection attributes for allocations
+//!   and for partial releases of VRAM (made by the shim).
 
 use kernel::{
     debugfs::Scope,

@@ -60,4 +60,12 @@ impl MemDebug {
         // SAFETY: `should_fail` on the shim's static fault attribute; no preconditions.
         unsafe { shim::moreram_should_fail_alloc(size) }
     }
+
+    /// Whether the fault-injection framework says taking back `size` bytes of a buddy block that
+    /// stay allocated, when part of an allocation goes back to its bank, must fail (debugfs
+    /// `moreram/fail_release`).
+    pub(crate) fn fail_release(&self, size: u64) -> bool {
+        // SAFETY: `should_fail` on the shim's static fault attribute; no preconditions.
+        unsafe { shim::moreram_should_fail_release(size) }
+    }
 }

@@ -30,34 +30,34 @@ struct Extent {
 ///
 /// `extents` maps the allocation's pages, in order, to the bank; it never changes once made.
 /// `pieces` are buddy allocations of this bank that together hold every page of `extents` not
-/// released with [`VramBlocks::release`], and are marked used in the bank's bitmap. `pgoff` is a
+/// released with [`VramBlocks::release`], and are marked used in the bank's bitmap. `key` is a
 /// key of the bank's `live` tree for as long as this lives.
 pub(crate) struct VramBlocks {
     bank: Arc<Bank>,
     extents: KVec<Extent>,
     pieces: KVec<Pin<KBox<AllocatedBlocks>>>,
-    pgoff: u64,
+    key: u64,
 }
 
 impl VramBlocks {
-    /// Takes `blocks`, just allocated from `bank` and marked used, for the allocation at `pgoff`
-    /// (a key of the bank's `live` tree). `pieces` has room for one piece.
+    /// Takes `blocks`, just allocated from `bank` and marked used, for the allocation whose key
+    /// in the bank's `live` tree is `key`. `pieces` has room for one piece.
     pub(super) fn new(
         bank: Arc<Bank>,
         mut pieces: KVec<Pin<KBox<AllocatedBlocks>>>,
         blocks: Pin<KBox<AllocatedBlocks>>,
-        pgoff: u64,
+        key: u64,
     ) -> Result<Self> {
         // Capacity was reserved: the piece is in before anything else can fail, so that `drop`
         // gives it back.
         let _ = pieces.push_within_capacity(blocks);
-        // INVARIANT: the one piece came from this bank's allocator and `pgoff` is in `live`;
+        // INVARIANT: the one piece came from this bank's allocator and `key` is in `live`;
         // `extents` is filled from the piece's blocks just below, or the value is dropped.
         let mut vram = Self {
             bank,
             extents: KVec::new(),
             pieces,
-            pgoff,
+            key,
         };
         let mut page = 0;
         let mut extents = KVec::new();
@@ -119,6 +119,20 @@ impl VramBlocks {
             done += n;
         }
         Ok(())
+    }
+
+    /// Copies page `index` of the allocation into `buf` (one page).
+    pub(crate) fn read_page(&self, index: u64, buf: &mut [u8; PAGE_SIZE]) -> Result {
+        let offset = self.page_offset(index).ok_or(EINVAL)?;
+        let io = self.bank.io.try_access().ok_or(ENODEV)?;
+        io.read(usize::try_from(offset)?, buf)
+    }
+
+    /// Copies `buf` (one page) to page `index` of the allocation.
+    pub(crate) fn write_page(&self, index: u64, buf: &[u8; PAGE_SIZE]) -> Result {
+        let offset = self.page_offset(index).ok_or(EINVAL)?;
+        let io = self.bank.io.try_access().ok_or(ENODEV)?;
+        io.write(usize::try_from(offset)?, buf)
     }
 
     /// Zeroes every page.
@@ -195,8 +209,8 @@ impl VramBlocks {
             }
             for r in keep.into_iter() {
                 let size = r.end - r.start;
-                // Error paths on demand: `moreram/fail_alloc` in debugfs.
-                let piece = if self.bank.memdebug.fail_alloc(size) {
+                // Error paths on demand: `moreram/fail_release` in debugfs.
+                let piece = if self.bank.memdebug.fail_release(size) {
                     Err(ENOMEM)
                 } else {
                     KBox::pin_init(
@@ -245,7 +259,7 @@ impl VramBlocks {
             lost.start,
             lost.end
         );
-        if let Some(z) = st.live.get(&self.pgoff) {
+        if let Some(z) = st.live.get(&self.key) {
             z.zap(0, z.npages);
         }
         for piece in self.pieces.drain_all() {
@@ -297,6 +311,6 @@ impl Drop for VramBlocks {
             // Back to the buddy allocator, under `state` so that the bitmap never disagrees.
             drop(piece);
         }
-        st.live.remove(&self.pgoff);
+        st.live.remove(&self.key);
     }
 }

@@ -79,6 +79,35 @@ impl Mmio {
         Ok(None)
     }
 
+    /// Copies `buf.len()` bytes at `offset` into `buf`.
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) -> Result {
+        self.check(offset, buf.len())?;
+        // SAFETY: the range is inside the mapping (checked), which is live by the invariants;
+        // `buf` is ours to write.
+        unsafe {
+            bindings::memcpy_fromio(
+                buf.as_mut_ptr().cast(),
+                self.addr.as_ptr().byte_add(offset),
+                buf.len(),
+            )
+        };
+        Ok(())
+    }
+
+    /// Copies `buf` to `offset`.
+    pub(crate) fn write(&self, offset: usize, buf: &[u8]) -> Result {
+        self.check(offset, buf.len())?;
+        // SAFETY: as in `read`.
+        unsafe {
+            bindings::memcpy_toio(
+                self.addr.as_ptr().byte_add(offset),
+                buf.as_ptr().cast(),
+                buf.len(),
+            )
+        };
+        Ok(())
+    }
+
     /// Reads the 64-bit word at `offset`.
     pub(crate) fn read64(&self, offset: usize) -> Result<u64> {
         self.check(offset, 8)?;

@@ -131,8 +131,11 @@ struct BankState {
     /// One bit per page: set while allocated. Mirrors the buddy allocator, which does not say
     /// where its free blocks are.
     used: BitmapVec,
-    /// Where live VRAM allocations of this bank are mapped, by their first page offset.
+    /// Where live VRAM allocations of this bank are mapped, by a key of their own (copies made
+    /// at fork share their original's offsets).
     live: RBTree<u64, ZapRange>,
+    /// The key of the next allocation in `live`.
+    next_key: u64,
     /// Pages filled with [`POISON`] when freed under memdebug, to check on reuse.
     poisoned: BitmapVec,
 }
@@ -201,6 +204,7 @@ impl Bank {
                 state <- new_mutex!(BankState {
                     used,
                     live: RBTree::new(),
+                    next_key: 0,
                     poisoned,
                 }),
                 revoked <- new_mutex!(false),
@@ -325,11 +329,12 @@ impl Bank {
         } else {
             GpuBuddyAllocFlags::default()
         };
-        let pgoff = zap.pgoff;
         let pieces = KVec::with_capacity(1, GFP_KERNEL_ACCOUNT)?;
         let mut st = self.state.lock();
+        let key = st.next_key;
         st.live
-            .try_create_and_insert(pgoff, zap, GFP_KERNEL_ACCOUNT)?;
+            .try_create_and_insert(key, zap, GFP_KERNEL_ACCOUNT)?;
+        st.next_key += 1;
         let blocks = KBox::pin_init(
             self.buddy.alloc_blocks(
                 GpuBuddyAllocMode::Simple,
@@ -342,7 +347,7 @@ impl Bank {
         let blocks = match blocks {
             Ok(blocks) => blocks,
             Err(e) => {
-                st.live.remove(&pgoff);
+                st.live.remove(&key);
                 return Err(e);
             }
         };
@@ -351,7 +356,7 @@ impl Bank {
             self.check_poison(&mut st, b.offset(), b.size());
         }
         drop(st);
-        VramBlocks::new(self.clone(), pieces, blocks, pgoff)
+        VramBlocks::new(self.clone(), pieces, blocks, key)
     }
 
     /// Makes every page of the bank unmappable and zaps every user mapping of it. Called when the

@@ -5,7 +5,8 @@
 //!
 //! An allocation knows nothing of files: the front holds it through handles, and user mappings
 //! hold it through their VMAs (`mapping.rs`). Pages it lets go of while their former owner lives
-//! go to whatever [`Reclaim`] the layer above registered in the [`Space`] (the pools).
+//! go to whatever [`Supply`] the layer above registered in the [`Space`] (the pools), which also
+//! provides the pages of the copies a fork makes (see [`Allocation::fork_copy`]).
 //!
 //! # Locks
 //!
@@ -24,7 +25,7 @@ use kernel::{
     error::from_err_ptr,
     maple_tree::{AllocErrorKind, MapleTreeAlloc},
     new_mutex,
-    page::PAGE_SHIFT,
+    page::{PAGE_SHIFT, PAGE_SIZE},
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
@@ -37,13 +38,23 @@ use crate::{bank::layout::is_set, bank::ZapRange, process::Process, shim, uapi::
 use pages::{Pages, TierPage};
 use rights::Runs;
 
-/// Where the pages an allocation lets go of go while their former owner lives: its pool, kept by
-/// the layer above.
-pub(crate) trait Reclaim: Send + Sync {
+/// What allocations need of the layer above (the pools): where the pages they let go of go while
+/// their former owner lives, and where the pages of a copy made at fork come from.
+pub(crate) trait Supply: Send + Sync {
     /// `pages` pages of bank `bank`, given back to the bank, were `owner`'s.
     fn vram(&self, owner: &Process, bank: u32, pages: u64);
     /// `page`, a system page no page table maps, was `owner`'s.
     fn page(&self, owner: &Process, page: TierPage);
+    /// `npages` zeroed pages for a copy of pages of `like` made at fork (by the current process,
+    /// whose memory cgroup they are charged to), to be mapped at `range` of `space`: VRAM of the
+    /// same bank if it can be had, else system pages.
+    fn fork_pages(
+        &self,
+        space: &Arc<Space>,
+        like: &Pages,
+        npages: u64,
+        range: ZapRange,
+    ) -> Result<Pages>;
 }
 
 /// Where allocations live: the address space every open of `/dev/moreram` maps through, the
@@ -62,7 +73,7 @@ pub(crate) struct Space {
     pgoffs: MapleTreeAlloc<KBox<u64>>,
     /// Bytes of system pages held by allocations.
     system_used: Atomic<u64>,
-    reclaim: Arc<dyn Reclaim>,
+    supply: Arc<dyn Supply>,
 }
 
 // SAFETY: the inode is only handed to the VFS and the mm, which may use it from any thread; the
@@ -75,7 +86,7 @@ unsafe impl Sync for Space {}
 const MAX_PGOFF: usize = (i64::MAX as usize) >> PAGE_SHIFT;
 
 impl Space {
-    pub(crate) fn new(reclaim: Arc<dyn Reclaim>) -> Result<Arc<Self>> {
+    pub(crate) fn new(supply: Arc<dyn Supply>) -> Result<Arc<Self>> {
         // SAFETY: no preconditions; freed in `drop`.
         let inode = from_err_ptr(unsafe { shim::moreram_inode_new() })?;
         // INVARIANT: from `moreram_inode_new`; the initialiser frees it if it fails after this.
@@ -85,7 +96,7 @@ impl Space {
                 inode,
                 pgoffs <- MapleTreeAlloc::new(),
                 system_used: Atomic::new(0),
-                reclaim,
+                supply,
             }? Error),
             GFP_KERNEL,
         )
@@ -239,8 +250,9 @@ pub(crate) struct Allocation {
     /// and the banks'; see the module documentation.
     #[pin]
     state: Mutex<State>,
-    /// The offsets; dropped last, once nothing maps the allocation and its pages are gone.
-    lease: PgoffLease,
+    /// The offsets; dropped last, once nothing maps the allocation and its pages are gone. The
+    /// copies made at fork share them: their mappings are where the original's were.
+    lease: Arc<PgoffLease>,
 }
 
 // SAFETY: `range` only passes its pointer to `unmap_mapping_range`, which may run on any thread;
@@ -271,7 +283,7 @@ impl Allocation {
         let tier = pages.tier();
         let state = State {
             pages,
-            rights: Runs::new(npages, owner)?,
+            rights: Runs::new(npages, Some(owner))?,
             readers: KVec::new(),
             holders,
             maps: KVec::new(),
@@ -287,10 +299,86 @@ impl Allocation {
                 euid: Kuid::current_euid(),
                 mappings: Atomic::new(0),
                 state <- new_mutex!(state),
-                lease,
+                lease: Arc::new(lease, GFP_KERNEL_ACCOUNT)?,
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// A copy of pages `[start, end)`, made when a process forks with a mapping of them (an
+    /// allocation made with `MORERAM_ALLOC_FORK_COPY`; called by the forking process, which is
+    /// charged for it): what the pages hold now, in new pages that nobody owns until [`Self::adopt`] gives them to the child.
+    /// Pages given back here are given back in the copy too. The copy has no handle and is
+    /// mapped where the pages are (the child's VMA keeps the original's offsets), so that
+    /// zapping either zaps both.
+    ///
+    /// Every mapping of the pages is zapped and the allocation's lock held throughout, so no
+    /// write lands during the copy: the forking process's own faults wait for the fork, which
+    /// holds its VMAs, and everybody else's wait for the lock.
+    pub(crate) fn fork_copy(&self, start: u64, end: u64) -> Result<Arc<Self>> {
+        if start >= end || end > self.npages() {
+            return Err(EINVAL);
+        }
+        let npages = end - start;
+        let range = ZapRange {
+            mapping: self.range.mapping,
+            pgoff: self.range.pgoff + start,
+            npages,
+        };
+        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        let buf: &mut [u8; PAGE_SIZE] = (&mut buf[..]).try_into().map_err(|_| EINVAL)?;
+        let mut released = BitmapVec::new(usize::try_from(npages)?, GFP_KERNEL_ACCOUNT)?;
+        let st = self.state.lock();
+        let space = &self.lease.space;
+        let pages = space.supply.fork_pages(space, &st.pages, npages, range)?;
+        self.zap(start, end);
+        for i in 0..npages {
+            if st.is_released(start + i) {
+                released.set_bit(usize::try_from(i)?);
+                continue;
+            }
+            st.pages.read_page(start + i, buf)?;
+            pages.write_page(i, buf)?;
+        }
+        drop(st);
+        let tier = pages.tier();
+        let state = State {
+            pages,
+            rights: Runs::new(npages, None)?,
+            readers: KVec::new(),
+            holders: KVec::new(),
+            maps: KVec::new(),
+            next_map: 1,
+            released,
+        };
+        Arc::pin_init(
+            try_pin_init!(Allocation {
+                size: npages << PAGE_SHIFT,
+                flags: self.flags,
+                tier,
+                range,
+                euid: Kuid::current_euid(),
+                mappings: Atomic::new(0),
+                state <- new_mutex!(state),
+                lease: self.lease.clone(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// The child a copy was made for faulted on it: it owns every page, unless some process
+    /// already does.
+    pub(crate) fn adopt(&self, child: &Process) {
+        let mut st = self.state.lock();
+        let n = self.npages();
+        if st
+            .rights
+            .all(0, n, |r| r.owner.is_none() && r.former.is_none())
+        {
+            let _ = st
+                .rights
+                .update(0, n, |_| Ok(()), |r| r.owner = Some(child.clone()));
+        }
     }
 
     pub(crate) fn size(&self) -> u64 {
@@ -361,6 +449,19 @@ impl Allocation {
             return;
         }
         let _ = st.holders.remove(i);
+        self.let_go(&mut st, p);
+    }
+
+    /// The child a copy made at fork is for let go of it (its mapping went): as if it had freed
+    /// its last handle.
+    pub(crate) fn let_go_copy(&self, child: &Process) {
+        let mut st = self.state.lock();
+        self.let_go(&mut st, child);
+    }
+
+    /// `p` lets go of the pages it owns: they become ownerless, nobody may write them any more,
+    /// and they go back as soon as nothing maps them.
+    fn let_go(&self, st: &mut State, p: &Process) {
         let n = self.npages();
         let owned = st.rights.any(0, n, |r| r.owned_by(p));
         let let_go = st.rights.update(
@@ -381,7 +482,7 @@ impl Allocation {
                 // write faults and is refused. Pages still mapped stay readable until unmapped.
                 self.zap(0, n);
             }
-            self.release_unused(&mut st, 0, n);
+            self.release_unused(st, 0, n);
         }
     }
 
@@ -474,7 +575,7 @@ impl Allocation {
             st.released.set_bit(p as usize);
         }
         let runs = Self::heirs(st, start, end);
-        let reclaim = &self.lease.space.reclaim;
+        let reclaim = &self.lease.space.supply;
         match &mut st.pages {
             Pages::System(pages) => {
                 for (s, e, to) in runs.iter() {

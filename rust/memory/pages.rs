@@ -27,6 +27,31 @@ impl Pages {
             Pages::System(_) => Tier::System,
         }
     }
+
+    /// Copies page `index` into `buf`. No page table may map the page meanwhile (so that no
+    /// write races with the copy).
+    pub(super) fn read_page(&self, index: u64, buf: &mut [u8; PAGE_SIZE]) -> Result {
+        match self {
+            Pages::Vram(v) => v.read_page(index, buf),
+            Pages::System(s) => {
+                let page = s.page(index).ok_or(EINVAL)?;
+                // SAFETY: `buf` is one page; nothing maps the page (caller), so nothing writes it.
+                unsafe { page.0.read_raw(buf.as_mut_ptr(), 0, PAGE_SIZE) }
+            }
+        }
+    }
+
+    /// Copies `buf` to page `index`. No page table may map the page meanwhile.
+    pub(super) fn write_page(&self, index: u64, buf: &[u8; PAGE_SIZE]) -> Result {
+        match self {
+            Pages::Vram(v) => v.write_page(index, buf),
+            Pages::System(s) => {
+                let page = s.page(index).ok_or(EINVAL)?;
+                // SAFETY: `buf` is one page; nothing maps or otherwise accesses the page (caller).
+                unsafe { page.0.write_raw(buf.as_ptr(), 0, PAGE_SIZE) }
+            }
+        }
+    }
 }
 
 /// A system page of the tier: zeroed whenever it goes back to the page allocator, whoever drops
@@ -112,6 +137,11 @@ impl SystemPages {
                 .as_ref()?
                 .pfn(),
         )
+    }
+
+    /// Page `index`, if it is not released.
+    fn page(&self, index: u64) -> Option<&TierPage> {
+        self.pages.get(usize::try_from(index).ok()?)?.as_ref()
     }
 
     /// Takes page `index` out, for release.

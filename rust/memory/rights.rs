@@ -58,15 +58,15 @@ pub(crate) struct Runs<P> {
 }
 
 impl<P: Clone + PartialEq> Runs<P> {
-    /// `npages` pages, all owned by `owner`.
-    pub(crate) fn new(npages: u64, owner: P) -> Result<Self> {
+    /// `npages` pages, all owned by `owner` (or by nobody).
+    pub(crate) fn new(npages: u64, owner: Option<P>) -> Result<Self> {
         let mut runs = KVVec::new();
         runs.push(
             Run {
                 start: 0,
                 end: npages,
                 rights: PageRights {
-                    owner: Some(owner),
+                    owner,
                     writers: KVec::new(),
                     former: None,
                 },
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn owner_writes_others_do_not() -> Result {
-        let r = Runs::new(8, 1u32)?;
+        let r = Runs::new(8, Some(1u32))?;
         assert!(r.all(0, 8, |p| p.may_write(&1)));
         assert!(!r.all(0, 8, |p| p.may_write(&2)));
         assert_eq!(r.len(), 1);
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn grant_revoke_give_on_ranges() -> Result {
-        let mut r = Runs::new(16, 1u32)?;
+        let mut r = Runs::new(16, Some(1u32))?;
         // Grant 2 the write right on pages 4..8.
         grant(&mut r, 4, 8, 2)?;
         assert_eq!(r.len(), 3);
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn ownerless_pages() -> Result {
-        let mut r = Runs::new(4, 1u32)?;
+        let mut r = Runs::new(4, Some(1u32))?;
         r.update(0, 4, |_| Ok(()), |p| p.owner = None)?;
         assert!(!r.all(0, 4, |p| p.may_write(&1)));
         assert!(r.all(0, 4, |p| p.owner.is_none()));
@@ -276,7 +276,7 @@ mod tests {
     /// preparation) leaves every page's rights as they were: no partial grant.
     #[test]
     fn failed_update_changes_nothing() -> Result {
-        let mut r = Runs::new(16, 1u32)?;
+        let mut r = Runs::new(16, Some(1u32))?;
         grant(&mut r, 4, 8, 2)?;
         assert_eq!(r.len(), 3);
         // Grant 3 on 0..12, which covers three runs; the second one's preparation fails.

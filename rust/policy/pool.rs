@@ -30,16 +30,17 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Atomic, Relaxed},
-        Mutex,
+        Arc, Mutex,
     },
 };
 
 use super::shrinker::Shrink;
 use crate::{
     bank::Bank,
+    bank::ZapRange,
     memory::{
-        pages::{SystemPages, TierPage},
-        Reclaim,
+        pages::{Pages, SystemPages, TierPage},
+        Space, Supply,
     },
     process::Process,
 };
@@ -323,7 +324,7 @@ impl Pools {
     }
 }
 
-impl Reclaim for Pools {
+impl Supply for Pools {
     /// Pages of a freed allocation go to the pool of the process that owned them.
     fn vram(&self, owner: &Process, bank: u32, pages: u64) {
         let mut pools = self.pools.lock();
@@ -341,6 +342,38 @@ impl Reclaim for Pools {
                 self.system_pages.fetch_add(1, Relaxed);
             }
         }
+    }
+
+    /// A copy made at fork goes to the bank of its original if that leaves the bank above its
+    /// low watermark, counting every pool as used: a fork never takes a pool or makes anybody
+    /// scavenge. Else, or if the bank is gone, to system pages.
+    fn fork_pages(
+        &self,
+        space: &Arc<Space>,
+        like: &Pages,
+        npages: u64,
+        range: ZapRange,
+    ) -> Result<Pages> {
+        if let Pages::Vram(v) = like {
+            let bank = v.bank();
+            let mut pools = self.pools.lock();
+            self.tidy(&mut pools);
+            let free = bank.free() >> PAGE_SHIFT;
+            let room = free.saturating_sub(reserved(&pools, bank.index(), None));
+            if room >= npages.saturating_add(bank.watermarks().low) {
+                let blocks = bank.alloc(npages << PAGE_SHIFT, false, range);
+                drop(pools);
+                if let Ok(blocks) = blocks {
+                    blocks.zero()?;
+                    return Ok(Pages::Vram(blocks));
+                }
+            }
+        }
+        Ok(Pages::System(SystemPages::new(
+            space,
+            npages,
+            KVVec::new(),
+        )?))
     }
 }
 

@@ -28,6 +28,9 @@ extern "C" {
     /// `get_pid(pid)`.
     pub(crate) fn moreram_get_pid(pid: *mut bindings::pid) -> *mut bindings::pid;
 
+    /// `current->mm` (see shim.c for why not `CurrentTask::mm()`).
+    pub(crate) fn moreram_current_mm() -> *mut bindings::mm_struct;
+
     /// A new inode of the module's pseudo filesystem (an `ERR_PTR` on failure), whose address
     /// space every open of `/dev/moreram` maps through.
     pub(crate) fn moreram_inode_new() -> *mut bindings::inode;
@@ -48,9 +51,13 @@ extern "C" {
     /// Unplugs it and drops our reference.
     pub(crate) fn moreram_drm_unregister(drm: *mut bindings::drm_device);
 
-    /// Adds the `fail_alloc` fault-injection files to the debugfs directory `dir` (at the root).
+    /// Adds the `fail_alloc` and `fail_release` fault-injection files to the debugfs directory
+    /// `dir` (at the root).
     pub(crate) fn moreram_fail_alloc_debugfs(dir: *const c_char);
 
     /// `should_fail()` on the `fail_alloc` fault attribute.
     pub(crate) fn moreram_should_fail_alloc(size: u64) -> bool;
+
+    /// `should_fail()` on the `fail_release` fault attribute.
+    pub(crate) fn moreram_should_fail_release(size: u64) -> bool;
 }

@@ -50,6 +50,17 @@ struct pid *moreram_get_pid(struct pid *pid)
 	return get_pid(pid);
 }
 
+/*
+ * current->mm. kernel::task::CurrentTask::mm() reads the field through
+ * bindgen's task_struct, which with this kernel's configuration puts mm 48
+ * bytes before where C does (936 against 984: the two disagree from some field
+ * between sched_class and policy on), so it returns another field.
+ */
+struct mm_struct *moreram_current_mm(void)
+{
+	return current->mm;
+}
+
 /* --- the address space every open of /dev/moreram maps through ------------
  *
  * There is no pseudo-filesystem or anonymous-inode abstraction in 7.3. As DRM
@@ -232,11 +243,14 @@ void moreram_drm_unregister(struct drm_device *drm)
 /* --- fault injection -------------------------------------------------------
  *
  * There is no fault-injection abstraction (DECLARE_FAULT_ATTR, should_fail).
- * The attribute's debugfs files go in the moreram/ directory that the Rust
- * debugfs code made, and go with it.
+ * The attributes' debugfs files go in the moreram/ directory that the Rust
+ * debugfs code made, and go with it. fail_alloc: allocations (ALLOC, IMPORT's
+ * bookkeeping); fail_release: taking back the kept part of a buddy block when
+ * part of an allocation goes back to its bank.
  */
 
 static DECLARE_FAULT_ATTR(moreram_fail_alloc);
+static DECLARE_FAULT_ATTR(moreram_fail_release);
 
 void moreram_fail_alloc_debugfs(const char *dir)
 {
@@ -245,10 +259,16 @@ void moreram_fail_alloc_debugfs(const char *dir)
 	if (!d)
 		return;
 	fault_create_debugfs_attr("fail_alloc", d, &moreram_fail_alloc);
+	fault_create_debugfs_attr("fail_release", d, &moreram_fail_release);
 	dput(d);
 }
 
 bool moreram_should_fail_alloc(u64 size)
 {
 	return should_fail(&moreram_fail_alloc, size);
+}
+
+bool moreram_should_fail_release(u64 size)
+{
+	return should_fail(&moreram_fail_release, size);
 }

@@ -384,7 +384,7 @@ mod tests {
     fn rejects_bad_flags_and_fields() {
         let bad = [
             moreram_alloc {
-                flags: 1 << 4,
+                flags: 1 << 5,
                 ..OK
             },
             moreram_alloc {

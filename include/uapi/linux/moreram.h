@@ -100,12 +100,16 @@ struct moreram_banks {
 /*
  * Allocation placement (struct moreram_alloc.flags). With none of the
  * placement flags, the allocation prefers VRAM and falls back to system pages.
+ * MORERAM_ALLOC_FORK_COPY: a child made by fork(2) gets its own copy of each
+ * mapping of the allocation, as of the fork (as anonymous memory does); without
+ * it, children do not inherit the mappings.
  */
 #define MORERAM_ALLOC_VRAM_ONLY   (1U << 0) /* VRAM or fail (ENOSPC when full) */
 #define MORERAM_ALLOC_SYSTEM_ONLY (1U << 1) /* system pages only */
 #define MORERAM_ALLOC_BANK        (1U << 2) /* VRAM from bank @bank only */
 #define MORERAM_ALLOC_CONTIGUOUS  (1U << 3) /* VRAM in one physically contiguous block */
-#define MORERAM_ALLOC_FLAGS_ALL   0xfU
+#define MORERAM_ALLOC_FORK_COPY   (1U << 4) /* fork(2) copies mappings to the child */
+#define MORERAM_ALLOC_FLAGS_ALL   0x1fU
 
 /* Where an allocation lives (struct moreram_alloc.tier, moreram_query.tier). */
 #define MORERAM_TIER_VRAM   1

@@ -65,7 +65,9 @@ pub fn borrow(fd: i32) -> BorrowedFd<'static> {
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// `ALLOC` with a placement: the request.
+/// `ALLOC` with a placement: the request. Every allocation of the library is copied into a
+/// child at `fork()` (`MORERAM_ALLOC_FORK_COPY`), as anonymous memory is: the child's heap is
+/// the parent's as it was, and its own.
 pub fn alloc_request(len: usize, placement: Placement) -> sys::moreram_alloc {
     let (mut flags, bank) = match placement.kind {
         Kind::Any => (0, 0),
@@ -76,6 +78,7 @@ pub fn alloc_request(len: usize, placement: Placement) -> sys::moreram_alloc {
     if placement.contiguous {
         flags |= sys::MORERAM_ALLOC_CONTIGUOUS;
     }
+    flags |= sys::MORERAM_ALLOC_FORK_COPY;
     sys::moreram_alloc {
         size: len as u64,
         flags,

@@ -6,7 +6,7 @@
 use crate::{
     board::{board, Board, Who, DEAD, EXITING},
     engine::{errno, Engine, Kind},
-    model::{ARef, FileM, HandleM, Me, Model},
+    model::{ARef, FileM, HandleM, MapM, Me, Model, Tri},
     oracle::{Codes, Ctx, Dim, Op, OK, SEGV},
     probe,
     rng::Rng,
@@ -436,10 +436,14 @@ impl Engine {
         self.hog = None;
         self.tokens.clear();
         self.parent = Some(parent);
-        // Mappings are not inherited (VM_DONTCOPY): each address faults now.
+        // Mappings are not inherited (VM_DONTCOPY): each address faults now; but those of
+        // MORERAM_ALLOC_FORK_COPY allocations, which are the child's own copies.
         let maps = std::mem::take(&mut self.m.maps);
         self.parent_maps = maps.iter().take(8).cloned().collect();
-        for m in maps.iter().take(8) {
+        for m in maps.iter().filter(|m| m.fork_copy != Tri::No) {
+            self.fork_copy(m);
+        }
+        for m in maps.iter().filter(|m| m.fork_copy == Tri::No).take(8) {
             let mut w = [0u64; 1];
             let o = probe::load(&mut w, m.addr as *const u64);
             self.ctx.what = format!("read the parent's mapping {:#x} after fork", m.addr);
@@ -483,6 +487,51 @@ impl Engine {
     }
 
     /// Writes what this child leaves in the files it shares with its parent.
+    /// A mapping of a `MORERAM_ALLOC_FORK_COPY` allocation, just after the fork: the child's own
+    /// copy. It reads (or raises SIGBUS: pages given back, a bank unbound, no memory for the
+    /// copy), and a write where the mapping allows one lands in the copy only: the parent and
+    /// every other process check their data against the board, which this write is not on.
+    /// The copy is then unmapped, and the range reserved again, as the child's model holds no
+    /// mapping.
+    fn fork_copy(&mut self, m: &MapM) {
+        self.ctx.what = format!(
+            "read the copy of the parent's mapping {:#x} after fork",
+            m.addr
+        );
+        let code = |o: probe::Outcome| match o {
+            probe::Outcome::Ok => OK,
+            probe::Outcome::Segv(_) => SEGV,
+            probe::Outcome::Bus(_) => crate::oracle::BUS,
+        };
+        let mut w = [0u64; 1];
+        let read = code(probe::load(&mut w, m.addr as *const u64));
+        let mut allowed = Codes::of(&[OK, crate::oracle::BUS]);
+        if m.dontfork || m.prot & libc::PROT_READ == 0 || m.fork_copy == Tri::Maybe {
+            // Not inherited (MADV_DONTFORK, or maybe not a fork-copy allocation: an import), or
+            // not readable.
+            allowed.add(SEGV);
+        }
+        self.ctx.judge_in(Dim::Fault, Op::Fork, read, allowed);
+        if read == OK && m.prot & libc::PROT_WRITE != 0 {
+            self.ctx.what = format!("write the copy of the parent's mapping {:#x}", m.addr);
+            let junk = [0x6b6f_7263_6869_6c64u64 ^ u64::from(self.ctx.inst)];
+            let wrote = code(probe::store(m.addr as *mut u64, &junk));
+            self.ctx.judge_in(Dim::Fault, Op::Fork, wrote, allowed);
+        }
+        // SAFETY: the child's copy of the parent's mapping, which nothing else in the child
+        // uses; PROT_NONE over it, as the region had before.
+        unsafe {
+            libc::mmap(
+                m.addr as *mut libc::c_void,
+                m.len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+    }
+
     fn report_and_exit(&mut self, out: &mut std::fs::File) {
         let me = self.m.me.inst;
         for f in &self.m.files {

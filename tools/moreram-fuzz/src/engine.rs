@@ -391,6 +391,9 @@ impl Engine {
             sys::MORERAM_ALLOC_BANK | sys::MORERAM_ALLOC_VRAM_ONLY,
         ];
         let mut flags = *self.rng.pick(flag_sets).unwrap_or(&0);
+        if self.rng.one_in(3) {
+            flags |= sys::MORERAM_ALLOC_FORK_COPY;
+        }
         let mut bank = if flags & sys::MORERAM_ALLOC_BANK != 0 {
             let wide = self.rng.one_in(10);
             self.rng.below(if wide { 8 } else { 2 }) as u32
@@ -401,7 +404,7 @@ impl Engine {
         let bad = self.rng.weighted(&[88, 2, 2, 2, 2, 1, 1, 1, 1]);
         let mut req = sys::moreram_alloc::default();
         match bad {
-            1 => flags |= 1 << (4 + self.rng.below(28)),
+            1 => flags |= 1 << (5 + self.rng.below(27)),
             2 => {
                 flags = sys::MORERAM_ALLOC_SYSTEM_ONLY
                     | [
@@ -1510,7 +1513,7 @@ impl Engine {
             offset,
             vram: vram != 0,
             bank,
-            flags: 0,
+            flags: crate::model::FLAGS_UNKNOWN,
             opaque: false,
         });
         // Our extra reference was taken above; a sibling in the model already had one.

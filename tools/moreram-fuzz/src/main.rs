@@ -2,7 +2,7 @@
 //! oracle (see Documentation/testing.rst, "The campaign").
 //!
 //! ```text
-//! moreram-fuzz [--seed N] [--seconds S] [--procs N] [--threads on|off] [--ops N]
+//! moreram-fuzz [--seed N] [--seconds S] [--total-ops N] [--procs N] [--threads on|off] [--ops N]
 //!              [--faults] [--coverage] [--ktap] [--tolerate NAME,...] [--worker K]
 //! ```
 //!
@@ -36,6 +36,8 @@ pub static BOARD_FD: AtomicI32 = AtomicI32::new(-1);
 pub struct Config {
     pub seed: u64,
     pub seconds: u64,
+    /// Stop once the run made this many operations (0: run for `seconds`, which stays the limit).
+    pub total_ops: u64,
     pub procs: u32,
     pub threads: bool,
     /// Operations of a worker before it exits and a new one takes its slot (on average).
@@ -61,7 +63,8 @@ impl Config {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: moreram-fuzz [--seed N] [--seconds S] [--procs N] [--threads on|off] [--ops N]\n\
+        "usage: moreram-fuzz [--seed N] [--seconds S] [--total-ops N] [--procs N] [--threads on|off]\n\
+         \x20                   [--ops N]\n\
          \x20                   [--faults] [--coverage] [--ktap] [--tolerate NAME,...] [--worker K]"
     );
     eprintln!("defects the oracle recognises (each fails the run unless --tolerate names it):");
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
     let mut cfg = Config {
         seed,
         seconds: 60,
+        total_ops: 0,
         procs: 16,
         threads: true,
         worker_ops: 1500,
@@ -112,6 +116,10 @@ fn main() -> ExitCode {
             },
             "--seconds" => match num("--seconds") {
                 Some(v) => cfg.seconds = v,
+                None => return usage(),
+            },
+            "--total-ops" => match num("--total-ops") {
+                Some(v) => cfg.total_ops = v,
                 None => return usage(),
             },
             "--procs" => match num("--procs") {

@@ -328,6 +328,12 @@ impl Engine {
                     maywrite: prot & libc::PROT_WRITE != 0,
                     in_region: placed.is_some(),
                     alt: f.alt,
+                    fork_copy: if h.flags == crate::model::FLAGS_UNKNOWN {
+                        Tri::Maybe
+                    } else {
+                        Tri::of(h.flags & sys::MORERAM_ALLOC_FORK_COPY != 0)
+                    },
+                    dontfork: false,
                 });
             }
         }
@@ -598,6 +604,9 @@ impl Engine {
             allowed.add(libc::EFAULT as usize);
         }
         self.ctx.judge(Op::Madvise, code, allowed);
+        if advice == libc::MADV_DONTFORK && r == 0 {
+            self.m.maps[mi].dontfork = true;
+        }
         if advice == libc::MADV_POPULATE_WRITE && r == 0 {
             // It faulted every page writable: each must be writable.
             let me = self.m.me;
@@ -1118,7 +1127,8 @@ impl Engine {
         };
         let mut allowed = Codes::of(&[OK]);
         if consent != Some(true) {
-            allowed.add(libc::EPERM as usize);
+            // Giving needs the receiver's consent: a handle (issue 10 item 4).
+            allowed.add(libc::EACCES as usize);
         }
         if let Who::Inst(i) = who {
             if board().state(i) != crate::board::ALIVE {

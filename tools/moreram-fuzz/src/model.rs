@@ -278,6 +278,9 @@ pub fn view_in(privs: &mut HashMap<u64, Priv>, a: ARef) -> Option<View<'_>> {
 }
 
 /// A handle of a file.
+/// `HandleM::flags` of a handle whose ALLOC flags this process does not know (an import).
+pub const FLAGS_UNKNOWN: u32 = u32::MAX;
+
 #[derive(Clone, Debug)]
 pub struct HandleM {
     pub h: u32,
@@ -338,6 +341,11 @@ pub struct MapM {
     /// Inside this thread's reserved region (may be replaced by a PROT_NONE overlay).
     pub in_region: bool,
     pub alt: bool,
+    /// Of an allocation made with `MORERAM_ALLOC_FORK_COPY`: a forked child has a copy. `Maybe`
+    /// for an imported handle (IMPORT does not say how the allocation was made).
+    pub fork_copy: Tri,
+    /// `madvise(MADV_DONTFORK)` succeeded on some of it: a child may not have it.
+    pub dontfork: bool,
 }
 
 impl MapM {

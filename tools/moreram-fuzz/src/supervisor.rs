@@ -394,14 +394,19 @@ impl Sup {
         }
         let start = Instant::now();
         let total = self.deadline.saturating_duration_since(start);
-        // The faults, spread over the run: the first unbind at 30%, then every 20 s; rmmod
-        // attempts at 20% and every 15 s; memory pressure from 10% on.
-        let mut next_unbind = start + total * 3 / 10;
-        let mut next_rmmod = start + total / 5;
-        let mut next_shrink = start + total / 10;
+        // The faults, spread over the run: the first unbind at 30% (at most a minute in), then
+        // every 20 s; rmmod attempts at 20% (at most 40 s in) and every 15 s; memory pressure
+        // from 10% (at most 20 s in) on.
+        let first = |part: Duration, most: u64| start + part.min(Duration::from_secs(most));
+        let mut next_unbind = first(total * 3 / 10, 60);
+        let mut next_rmmod = first(total / 5, 40);
+        let mut next_shrink = first(total / 10, 20);
         let mut next_observe = start + Duration::from_secs(2);
         let mut last_report = start;
         while Instant::now() < self.deadline {
+            if self.cfg.total_ops > 0 && board().ops.load(Relaxed) >= self.cfg.total_ops {
+                break;
+            }
             self.reap(false);
             let now = Instant::now();
             if self.cfg.faults {

@@ -183,7 +183,7 @@ pub fn worker_main(
                 offset: r.offset,
                 vram: r.vram,
                 bank: r.bank,
-                flags: 0,
+                flags: crate::model::FLAGS_UNKNOWN,
                 opaque: false,
             });
             b.entry_ref(r.slot, r.uid);

@@ -651,11 +651,11 @@ fn release_failure_retires() -> TestResult {
         "the receiver could not write its pages"
     );
     // Our pages 0 and 1 go back when we let go; taking back pages 2 and 3 fails.
-    dbg_write("fail_alloc/probability", "100")?;
-    dbg_write("fail_alloc/interval", "1")?;
-    dbg_write("fail_alloc/times", "1")?;
+    dbg_write("fail_release/probability", "100")?;
+    dbg_write("fail_release/interval", "1")?;
+    dbg_write("fail_release/times", "1")?;
     let freed = a.free().map_err(e("FREE"));
-    dbg_write("fail_alloc/probability", "0")?;
+    dbg_write("fail_release/probability", "0")?;
     freed?;
     child.chan.send(0);
     let (sig, code) = child.wait();

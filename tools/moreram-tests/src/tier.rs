@@ -19,6 +19,7 @@ pub const TESTS: &[Test] = &[
     Test::new("free-while-mapped", &["tier"], |_| free_while_mapped()),
     Test::new("close-while-mapped", &["tier"], |_| close_while_mapped()),
     Test::new("fork", &["tier"], |_| fork()),
+    Test::new("fork-copy", &["tier"], |_| fork_copy()),
     Test::new("unbind-while-mapped", &["tier"], |_| unbind_while_mapped()),
     Test::new("write-combining", &["tier"], |_| write_combining()),
     Test::new("marker", &["hold"], |_| marker()),
@@ -716,6 +717,103 @@ fn fork() -> TestResult {
     verify(&m, 6)?;
     drop(m);
     a.free().map_err(e("FREE"))?;
+    Ok(())
+}
+
+/// Bytes free in every bank, and system bytes the tier holds.
+fn tier_usage(mr: &Moreram) -> Result<(u64, u64), String> {
+    let t = mr.tier().map_err(e("TIER"))?;
+    Ok((t.vram_free, t.system_used))
+}
+
+/// `MORERAM_ALLOC_FORK_COPY`: a forked child gets the mapping as it was at the fork, in memory
+/// of its own: afterwards neither sees the other's writes, the child may write its copy (it owns
+/// it) and its children get copies in turn, and the copy goes back when the child exits. In
+/// VRAM and in system pages; half of the mapping with `MADV_KEEPONFORK`, which must not make
+/// the kernel share the parent's pages with the child.
+fn fork_copy() -> TestResult {
+    let mr = open()?;
+    for (flags, what) in [
+        (0, "VRAM"),
+        (sys::MORERAM_ALLOC_SYSTEM_ONLY, "system pages"),
+    ] {
+        let before = tier_usage(&mr)?;
+        let len = 8 * PAGE as usize;
+        let mut req = sys::moreram_alloc {
+            size: len as u64,
+            flags: flags | sys::MORERAM_ALLOC_FORK_COPY,
+            ..Default::default()
+        };
+        mr.alloc_raw(&mut req).map_err(e("ALLOC"))?;
+        let mut m = mr
+            .map_raw(
+                req.mmap_offset,
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+            )
+            .map_err(e("mmap"))?;
+        fill(&mut m, 21);
+        // SAFETY: the upper half of our own mapping; only its fork behaviour changes.
+        unsafe {
+            libc::madvise(
+                m.as_ptr().add(len / 2).cast(),
+                len / 2,
+                libc::MADV_KEEPONFORK,
+            )
+        };
+        let m2 = &mut m;
+        let child = spawn(move |chan| {
+            if verify(m2, 21).is_err() {
+                return 1;
+            }
+            fill(m2, 22);
+            chan.send(1);
+            // The parent writes meanwhile.
+            let _ = chan.recv();
+            if verify(m2, 22).is_err() {
+                return 2;
+            }
+            let m3 = &mut *m2;
+            let (sig, code) = spawn(move |_| {
+                if verify(m3, 22).is_err() {
+                    return 1;
+                }
+                fill(m3, 24);
+                i32::from(verify(m3, 24).is_err())
+            })
+            .wait();
+            if (sig, code) != (0, 0) {
+                return 10 + code.max(0);
+            }
+            i32::from(verify(m2, 22).is_err()) * 3
+        });
+        let mut chan = child.chan;
+        check!(chan.recv() == 1, "{what}: the child did not get to write");
+        verify(&m, 21)
+            .map_err(|err| format!("{what}: the parent sees the child's write: {err}"))?;
+        fill(&mut m, 23);
+        chan.send(1);
+        let (sig, code) = crate::owners::Child {
+            pid: child.pid,
+            chan,
+        }
+        .wait();
+        check!(
+            (sig, code) == (0, 0),
+            "{what}: child ended with signal {sig}, exit {code} (1: no copy of the parent's \
+             data, 2: sees the parent's later write, 11-13: grandchild, 3: sees the grandchild's \
+             write)"
+        );
+        verify(&m, 23)?;
+        drop(m);
+        mr.free_raw(req.handle).map_err(e("FREE"))?;
+        let after = tier_usage(&mr)?;
+        check!(
+            after == before,
+            "{what}: (VRAM free, system bytes) {before:?} before, {after:?} after the children"
+        );
+    }
     Ok(())
 }
 

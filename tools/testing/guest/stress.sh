@@ -1,14 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # The long campaign, run in the VM by `make stress`: moreram-fuzz with faults and coverage for
-# FUZZ_SECONDS (seed FUZZ_SEED, or one from the clock), then a kmemleak scan and the unload.
-# tools/testing/stress.sh puts the two variables in front of this script.
+# FUZZ_SECONDS, or until FUZZ_OPS operations (seed FUZZ_SEED, or one from the clock), then a
+# kmemleak scan and the unload. tools/testing/stress.sh puts the variables in front of this script.
 
 . /etc/moreram-vm.env
 status=0
 insmod /lib/modules/moreram.ko || exit 1
 seed=
 [ -n "${FUZZ_SEED:-}" ] && seed="--seed $FUZZ_SEED"
+[ -n "${FUZZ_OPS:-}" ] && seed="$seed --total-ops $FUZZ_OPS"
 # shellcheck disable=SC2086
 moreram-fuzz $seed --seconds "${FUZZ_SECONDS:-600}" --faults --coverage || status=1
 
