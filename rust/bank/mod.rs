@@ -359,6 +359,11 @@ impl Bank {
         VramBlocks::new(self.clone(), pieces, blocks, key)
     }
 
+    /// Whether the bank's device went away ([`Bank::revoke`]).
+    pub(crate) fn is_revoked(&self) -> bool {
+        *self.revoked.lock()
+    }
+
     /// Makes every page of the bank unmappable and zaps every user mapping of it. Called when the
     /// device unbinds; later faults on its pages get `SIGBUS`.
     pub(crate) fn revoke(&self) {

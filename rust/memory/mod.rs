@@ -34,15 +34,20 @@ use kernel::{
     task::Kuid,
 };
 
-use crate::{bank::layout::is_set, bank::ZapRange, process::Process, shim, uapi::Tier};
+use crate::{
+    bank::{layout::is_set, Bank, ZapRange},
+    process::Process,
+    shim,
+    uapi::Tier,
+};
 use pages::{Pages, TierPage};
 use rights::Runs;
 
 /// What allocations need of the layer above (the pools): where the pages they let go of go while
 /// their former owner lives, and where the pages of a copy made at fork come from.
 pub(crate) trait Supply: Send + Sync {
-    /// `pages` pages of bank `bank`, given back to the bank, were `owner`'s.
-    fn vram(&self, owner: &Process, bank: u32, pages: u64);
+    /// `pages` pages of `bank`, given back to it, were `owner`'s.
+    fn vram(&self, owner: &Process, bank: &Bank, pages: u64);
     /// `page`, a system page no page table maps, was `owner`'s.
     fn page(&self, owner: &Process, page: TierPage);
     /// `npages` zeroed pages for a copy of pages of `like` made at fork (by the current process,
@@ -589,7 +594,6 @@ impl Allocation {
                 }
             }
             Pages::Vram(v) => {
-                let bank = v.bank().index();
                 for (s, e, to) in runs.iter() {
                     if v.release(*s, e - s, to.is_none()).is_err() {
                         // The bank could not take back part of the allocation: none of it may be
@@ -602,7 +606,7 @@ impl Allocation {
                         return;
                     }
                     if let Some(owner) = to {
-                        reclaim.vram(owner, bank, e - s);
+                        reclaim.vram(owner, v.bank(), e - s);
                     }
                 }
             }

@@ -325,12 +325,18 @@ impl Pools {
 }
 
 impl Supply for Pools {
-    /// Pages of a freed allocation go to the pool of the process that owned them.
-    fn vram(&self, owner: &Process, bank: u32, pages: u64) {
+    /// Pages of a freed allocation go to the pool of the process that owned them; but not
+    /// those of a bank whose device went away: its index may be a new bank's by now, which
+    /// never had them. (The unbind forgets the bank's pools after revoking it, under this lock:
+    /// a credit made before the revocation goes too.)
+    fn vram(&self, owner: &Process, bank: &Bank, pages: u64) {
         let mut pools = self.pools.lock();
+        if bank.is_revoked() {
+            return;
+        }
         if let Ok(pool) = pool_of(&mut pools, owner) {
-            let n = pool.vram_pages(bank);
-            let _ = pool.set_vram(bank, n + pages);
+            let n = pool.vram_pages(bank.index());
+            let _ = pool.set_vram(bank.index(), n + pages);
         }
     }
 
