@@ -570,7 +570,11 @@ impl Engine {
         let (bi, certain) = if vram && (bank_used as usize) < MAX_BANKS {
             let (s0, d0) = e0[bank_used as usize];
             let (s1, d1) = e1[bank_used as usize];
-            (s0, u32::from(s0 == s1 && d0 == s0 && d1 == s1))
+            let certain = s0 == s1 && d0 == s0 && d1 == s1;
+            // Uncertain: the ALLOC overlapped an unbind, maybe a whole unbind and rebind, and
+            // may have landed in the old device or the new one; only an unbind that starts
+            // after it returned surely takes it away.
+            (if certain { s0 } else { s1 }, u32::from(certain))
         } else {
             (0, 1)
         };

@@ -181,10 +181,10 @@ pub fn unbound(m: &Meta) -> Tri {
     let started = b.started.load(Acquire);
     let done = b.done.load(Acquire);
     if m.epoch_certain == 0 {
-        // Allocated while an unbind was under way: it may be of the old device.
-        return if started == m.bank_epoch && done == started {
-            Tri::Maybe
-        } else if done > m.bank_epoch {
+        // Allocated while an unbind was under way: it may be of the old device or of the new
+        // one. `bank_epoch` is the count of unbinds started when the ALLOC returned: one more
+        // that is done surely took it away.
+        return if done > m.bank_epoch {
             Tri::Yes
         } else {
             Tri::Maybe
