@@ -215,6 +215,11 @@ impl Pools {
         let index = bank.index();
         let mut pools = self.pools.lock();
         self.tidy(&mut pools);
+        // The bank's device may have gone since the caller found it: its index may be a new
+        // bank's by now (the unbind forgets the bank's pools after revoking it, under this lock).
+        if bank.is_revoked() {
+            return Err(ENODEV);
+        }
         let free = bank.free() >> PAGE_SHIFT;
         // Only what nobody has: a reservation never takes another's pool.
         if reserved(&pools, index, None) + pages > free {
