@@ -15,6 +15,13 @@ tools/testing/setup.sh
 KDIR=$(tools/testing/kernel.sh)
 make --no-print-directory module KDIR="$KDIR" >/dev/null
 make --no-print-directory tools >/dev/null
+# What the guest runs of the host's through host-run: libmoreram-preload.so and the moreram
+# command for the host's C library (the demo's last program, the benchmark's preload), and
+# the malloc benchmark.
+mkdir -p "$BUILD/logs" "$BUILD/preload"
+make --no-print-directory install PREFIX="$BUILD/prefix" >"$BUILD/logs/install.log" 2>&1 ||
+	{ tail -20 "$BUILD/logs/install.log"; exit 1; }
+cc -O2 -Wall -Wextra -Werror -pthread -o "$BUILD/preload/malloc-bench" tools/testing/malloc-bench.c
 bin=tools/target/x86_64-unknown-linux-gnu/release
 guest=tools/testing/guest/demo.sh
 [ "${1:-}" != bench ] || guest=tools/testing/guest/bench.sh

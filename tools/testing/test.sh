@@ -115,6 +115,8 @@ preload_programs() {
 	for p in threads fill fork; do
 		cc -O2 -Wall -Wextra -Werror -pthread -o "$pre/preload-$p" "tools/testing/preload/$p.c" || return
 	done
+	# make bench's; built here too, so that it keeps building.
+	cc -O2 -Wall -Wextra -Werror -pthread -o "$pre/malloc-bench" tools/testing/malloc-bench.c || return
 	cp tools/testing/preload/objects.py tools/testing/preload/sqlite.sql "$pre/" &&
 		"$bin/moreram-itest" --preload-reference "$pre"
 }
