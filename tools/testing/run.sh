@@ -27,6 +27,6 @@ guest=tools/testing/guest/demo.sh
 [ "${1:-}" != bench ] || guest=tools/testing/guest/bench.sh
 echo "booting the VM: ivshmem-plain (${IVSHMEM_MB:-256} MiB) and bochs-display (${BOCHS_VRAM_MB:-64} MiB VRAM)"
 tools/testing/vm.sh --show --kdir "$KDIR" --module moreram.ko --log "$BUILD/logs/vm-run.log" \
-	--add "$bin/moreram-bench" --add "$bin/moreram-alloc-rs" --add "$bin/moreram" --add "$bin/moreram-fuzz" \
+	--add "$bin/moreram-bench" --add "$bin/moreram-alloc-rs" --add "$bin/moreram-heap-rs" --add "$bin/moreram" --add "$bin/moreram-fuzz" \
 	--add "$BUILD/samples/moreram-banks" --add "$BUILD/samples/moreram-alloc" \
 	"$guest"

@@ -139,7 +139,7 @@ fi
 # --- the VM ---------------------------------------------------------------------
 vmlog=$BUILD/logs/vm-test.log
 tools/testing/vm.sh --kdir "$KDIR" --module moreram.ko --log "$vmlog" \
-	--add "$bin/moreram-itest" --add "$bin/moreram-alloc-rs" --add "$bin/moreram-bench" --add "$bin/moreram" \
+	--add "$bin/moreram-itest" --add "$bin/moreram-alloc-rs" --add "$bin/moreram-heap-rs" --add "$bin/moreram-bench" --add "$bin/moreram" \
 	--add "$bin/moreram-fuzz" \
 	--add "$BUILD/samples/moreram-banks" --add "$BUILD/samples/moreram-alloc" \
 	tools/testing/guest/test.sh

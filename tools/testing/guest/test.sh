@@ -68,6 +68,7 @@ step sample-moreram-banks moreram-banks
 group tier
 step sample-moreram-alloc moreram-alloc
 step sample-moreram-alloc-rs moreram-alloc-rs
+step sample-moreram-heap-rs moreram-heap-rs
 group recheck
 
 # The host's own programs, dynamically linked from Debian, run in the guest
