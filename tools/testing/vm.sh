@@ -64,7 +64,9 @@ cp "$here/guest/host-run" "$root/bin/host-run"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
-printf 'IVSHMEM_MB=%s\nBOCHS_VRAM_MB=%s\n' "$IVSHMEM_MB" "$BOCHS_VRAM_MB" >"$root/etc/moreram-vm.env"
+# HOST_BUILD: the build directory as the host names it (the guest sees it under /host).
+printf 'IVSHMEM_MB=%s\nBOCHS_VRAM_MB=%s\nHOST_BUILD=%s\n' "$IVSHMEM_MB" "$BOCHS_VRAM_MB" \
+	"$(cd "$BUILD" && pwd)" >"$root/etc/moreram-vm.env"
 cat >"$root/init" <<'INIT'
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -73,9 +75,14 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
+# cgroup v2, before host-run binds /sys into /host (the preload reads its memory cgroup).
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # The host's root, read-only: its dynamically linked programs run through
-# host-run.
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host
+# host-run. cache=loose: reads go through the guest's page cache (a second start
+# of a program is faster; the guest reads nothing the host changes while the VM
+# runs); without it 9p reads straight into the reader's buffer, pinning its pages,
+# which fails with EFAULT where the buffer is tier memory (a preloaded program).
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /host
 # Booted with loglevel=6 (see the command line below); from here on the console
 # shows everything.
 echo 7 > /proc/sys/kernel/printk

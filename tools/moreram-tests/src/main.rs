@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! moreram-itest [--expect VENDOR:DEVICE:BAR:SIZE]... [--banks N] (--group GROUP | TEST...)
+//! moreram-itest --preload-reference DIR      (on the host: see the `preload` module)
 //! ```
 //!
 //! Every test is written once, in the `TESTS` table of its module, with the groups that run it.
@@ -15,6 +16,7 @@ mod limits;
 mod observe;
 mod owners;
 mod pools;
+mod preload;
 mod tier;
 
 use std::process::ExitCode;
@@ -113,6 +115,7 @@ const TESTS: &[&[Test]] = &[
     pools::TESTS,
     observe::TESTS,
     limits::TESTS,
+    preload::TESTS,
 ];
 
 fn all() -> impl Iterator<Item = &'static Test> {
@@ -154,6 +157,19 @@ fn main() -> ExitCode {
                 Some(n) => banks = Some(n),
                 None => return usage(),
             },
+            // On the host, before the VM: what the preload's programs print without it.
+            "--preload-reference" => {
+                let Some(dir) = args.next() else {
+                    return usage();
+                };
+                return match preload::reference(std::path::Path::new(&dir)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("moreram-itest: preload reference: {e}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
             "--group" => match args.next() {
                 Some(g) => group = Some(g),
                 None => return usage(),

@@ -68,12 +68,20 @@ step sample-moreram-banks moreram-banks
 group tier
 step sample-moreram-alloc moreram-alloc
 step sample-moreram-alloc-rs moreram-alloc-rs
+step sample-moreram-heap-rs moreram-heap-rs
 group recheck
 
 # The host's own programs, dynamically linked from Debian, run in the guest
 # (host-run: the host's root over 9p): what the preload's tests stand on.
 step host-python test "$(host-run /usr/bin/python3 -c 'import hashlib; print(hashlib.sha256(bytes(range(256)) * 4096).hexdigest())')" = fbbab289f7f94b25736c58be46a994c441fd02552cc6022352e3d86d2fab7c83
 step host-sqlite3 test "$(host-run /usr/bin/sqlite3 :memory: 'with recursive c(x) as (select 1 union all select x + 1 from c where x < 100000) select sum(x) from c;')" = 5000050000
+
+# Unmodified programs with their heap in the tier (libmoreram-preload.so, `moreram run`):
+# python3, sqlite3 and zstd against their output without it, eight threads freeing each
+# other's blocks, spill under a memory cgroup, scavenging by the library's watcher thread.
+export MORERAM_HOST_BUILD=$HOST_BUILD
+group preload
+group recheck
 
 # Page owners, and the attacks against them.
 group owners
