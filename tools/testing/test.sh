@@ -126,9 +126,9 @@ else
 	tail -20 "$BUILD/logs/preload.log"
 	fail "host: the preload's test programs: see $BUILD/logs/preload.log"
 fi
-# The fork test of issue 11 waits for the kernel to copy tier mappings at fork; until then it
-# runs here, where the heap is the C library's (under the preload without the device too), so
-# that the program itself is known to check what it should.
+# The fork test of issue 11 runs in the VM with its heap in the tier (preload-fork); here, where
+# the heap is the C library's (under the preload without the device too), so that the program
+# itself is known to check what it should.
 if "$pre/preload-fork" >>"$BUILD/logs/preload.log" 2>&1 &&
 	"$prefix/bin/moreram" run --policy prefer --threshold 0 -- "$pre/preload-fork" >>"$BUILD/logs/preload.log" 2>&1; then
 	pass "host: tools/testing/preload/fork.c on anonymous memory"

@@ -58,6 +58,7 @@ pub const TESTS: &[Test] = &[
     Test::new("preload-threads", &["preload"], |_| threads()),
     Test::new("preload-spill", &["preload"], |_| spill()),
     Test::new("preload-scavenge", &["preload"], |_| scavenge()),
+    Test::new("preload-fork", &["preload"], |_| fork()),
 ];
 
 fn e<T: std::fmt::Display>(what: &str) -> impl FnOnce(T) -> String + '_ {
@@ -449,6 +450,39 @@ fn threads() -> TestResult {
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("unexpected output: {text}"))?;
     check!(other > 0, "no block was freed by another thread: {text}");
+    Ok(())
+}
+
+/// Fork keeps the heap (issue 11): `tools/testing/preload/fork.c` under the preload with every
+/// block in the tier (threshold 0). A heap block is there in the child as it was at the fork;
+/// parent, child and grandchild each see only their own writes; a child frees the inherited
+/// block and allocates anew; a child execs; 16 forks while another thread allocates. The
+/// kernel copies the mappings (`MORERAM_ALLOC_FORK_COPY`, which libmoreram asks for).
+fn fork() -> TestResult {
+    let d = dir()?;
+    let p = Program::new(&[], &[s(&d.join("preload-fork"))]);
+    let err_path = "/tmp/preload-fork.err";
+    let st = p
+        .in_guest(&["--policy", "prefer", "--threshold", "0", "--summary"])?
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(err_path).map_err(e(err_path))?)
+        .status()
+        .map_err(e("host-run"))?;
+    let err = fs::read_to_string(err_path).unwrap_or_default();
+    let _ = fs::remove_file(err_path);
+    check!(st.success(), "preload-fork: {st}; stderr: {err}");
+    let (to_vram, to_system, to_libc) = summary(&err).unwrap_or_default();
+    println!(
+        "moreram-info: fork under the preload: served {} KiB to VRAM, {} KiB to system pages, {} KiB by the C library",
+        to_vram >> 10,
+        to_system >> 10,
+        to_libc >> 10
+    );
+    check!(
+        to_vram >= MIB,
+        "preload-fork: its 1 MiB block was not in VRAM: {err}"
+    );
     Ok(())
 }
 

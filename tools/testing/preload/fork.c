@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * preload-fork: a heap block survives fork() as anonymous memory would (issue 11, "fork keeps
- * the heap"). Not run in the VM yet: under the preload it needs the kernel to copy tier
- * mappings into the child (Documentation/testing.rst). `make test` runs it on the host, where
- * the C library's heap is anonymous memory, so that the program itself is known to be right.
+ * the heap"). `make test` runs it in the VM under the preload with every block in the tier
+ * (preload-fork: the kernel copies MORERAM_ALLOC_FORK_COPY mappings into the child), and on
+ * the host, where the C library's heap is anonymous memory, so that the program itself is
+ * known to be right.
  *
  *   preload-fork [SIZE]        (1 MiB: above the preload's default threshold)
  *
