@@ -29,7 +29,7 @@ fi
 # --- Debian packages from the machine's own suite (bookworm) -----------------
 PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev bc bison flex libelf-dev libssl-dev
       cpio kmod busybox-static qemu-system-x86 python3 make xz-utils
-      ca-certificates git sqlite3)
+      ca-certificates git sqlite3 zstd gcc libc6-dev pkg-config)
 
 missing=()
 for p in "${PKGS[@]}"; do

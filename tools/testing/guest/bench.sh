@@ -13,7 +13,7 @@ B=$HOST_BUILD/preload/malloc-bench
 M=$HOST_BUILD/prefix/bin/moreram
 # Pairs per thread; a fiftieth of them for 64..128 KiB, where a pair costs the C library
 # about 170 us with one thread under TCG.
-PAIRS=${BENCH_PAIRS:-2000000}
+PAIRS=2000000
 LARGE=$((PAIRS / 50))
 # bench [NAME=VALUE...] PROGRAM...: "ONE MANY", nanoseconds per pair with 1 and 4 threads.
 bench() {
