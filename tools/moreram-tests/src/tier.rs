@@ -20,6 +20,7 @@ pub const TESTS: &[Test] = &[
     Test::new("close-while-mapped", &["tier"], |_| close_while_mapped()),
     Test::new("fork", &["tier"], |_| fork()),
     Test::new("fork-copy", &["tier"], |_| fork_copy()),
+    Test::new("mmap-read-only-file", &["tier"], |_| mmap_read_only_file()),
     Test::new("unbind-while-mapped", &["tier"], |_| unbind_while_mapped()),
     Test::new("write-combining", &["tier"], |_| write_combining()),
     Test::new("marker", &["hold"], |_| marker()),
@@ -717,6 +718,61 @@ fn fork() -> TestResult {
     verify(&m, 6)?;
     drop(m);
     a.free().map_err(e("FREE"))?;
+    Ok(())
+}
+
+/// A file opened read-only can still allocate and map its memory to read: a shared mapping of
+/// it has `VM_MAYSHARE` but not `VM_SHARED`, which the kernel clears for a file not open for
+/// writing (the module once refused it with `EINVAL`); a writable one is the kernel's `EACCES`.
+fn mmap_read_only_file() -> TestResult {
+    // SAFETY: a constant NUL-terminated path; the descriptor is ours, closed below.
+    let fd = unsafe { libc::open(c"/dev/moreram".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    check!(fd >= 0, "open O_RDONLY: {}", io::Error::last_os_error());
+    // SAFETY: `fd` is open until the end of this function.
+    let file = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let mut req = sys::moreram_alloc {
+        size: 2 * PAGE,
+        ..Default::default()
+    };
+    sys::alloc(file.as_fd(), &mut req).map_err(e("ALLOC"))?;
+    let len = 2 * PAGE as usize;
+    let map = |prot: i32| {
+        // SAFETY: a new mapping at an address the kernel picks.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                prot,
+                libc::MAP_SHARED,
+                fd,
+                req.mmap_offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            Ok(p)
+        }
+    };
+    let rw = map(libc::PROT_READ | libc::PROT_WRITE);
+    let ro = map(libc::PROT_READ);
+    let zero = ro.map(|p| {
+        // SAFETY: `p` maps `len` readable bytes.
+        let z = (0..len)
+            .step_by(8)
+            .all(|o| unsafe { p.cast::<u8>().add(o).cast::<u64>().read_volatile() } == 0);
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(p, len) };
+        z
+    });
+    check!(
+        rw == Err(libc::EACCES),
+        "writable shared mapping of a read-only file: {rw:?}, expected EACCES"
+    );
+    check!(
+        zero == Ok(true),
+        "read-only shared mapping of a read-only file: {zero:?}, expected it to map zeroed memory"
+    );
     Ok(())
 }
 
