@@ -2069,7 +2069,12 @@ impl Engine {
                 exp.when(libc::EINVAL, true);
             }
         }
+        let e0 = epochs();
         let r = ioctl(fd, sys::MORERAM_IOC_RESERVE, &mut req);
+        if kind == 0 && epochs() != e0 {
+            // An unbind started during the call: the bank it found may be gone (ENODEV).
+            exp.also(libc::ENODEV);
+        }
         self.ctx.judge(Op::Reserve, code_of(&r), exp.codes());
     }
 
