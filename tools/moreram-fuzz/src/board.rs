@@ -309,6 +309,9 @@ pub struct Board {
     pub known: AtomicU64,
     pub next_uid: AtomicU64,
     pub next_inst: AtomicU32,
+    /// File ids, unique over the run: a child's report names files by id, and an id of a file
+    /// the child opened must never be taken for one of its parent's.
+    pub next_file: AtomicU32,
     pub supervisor_pid: AtomicI32,
     pub supervisor_inst: AtomicU32,
     /// A descriptor of /dev/moreram opened by root (the supervisor) that the other user's
@@ -505,6 +508,11 @@ impl Board {
                 e.meta.uid = 0;
             }
         }
+    }
+
+    /// A new file id (never 0).
+    pub fn file_id(&self) -> u32 {
+        self.next_file.fetch_add(1, Relaxed) + 1
     }
 
     /// Remembers a token that names nothing any more.

@@ -48,8 +48,7 @@ impl Engine {
         if !self.ctx.judge(Op::Open, code, Codes::of(&[OK])) || fd < 0 {
             return;
         }
-        let id = self.m.next_file;
-        self.m.next_file += 1;
+        let id = board().file_id();
         self.m.files.push(FileM {
             id,
             fds: vec![fd],
@@ -104,10 +103,16 @@ impl Engine {
         let code = if r < 0 { errno() as usize } else { OK };
         self.ctx.judge(Op::Close, code, Codes::of(&[OK]));
         self.m.files[fi].fds.retain(|&x| x != fd);
+        let me = self.m.me.inst;
         if releases {
             self.release_file_end(id);
-        } else if self.m.files[fi].fds.is_empty() && !mapped {
-            // The supervisor's file: ours is gone, its handles stay with their holders.
+        } else if self.m.files[fi].fds.is_empty()
+            && !mapped
+            && !self.m.files[fi].handles.iter().any(|h| h.holder == me)
+        {
+            // A foreign file (the supervisor's): our descriptor is gone, the file stays open
+            // and its handles stay with their holders. The model keeps it, without
+            // descriptors, while it lists a handle of ours: we still hold that allocation.
             self.m.files.remove(fi);
         }
     }
@@ -750,7 +755,6 @@ pub fn exec_main(args: &[String]) -> i32 {
         admin: euid == 0,
     };
     let mut m = Model::new(me, 64 << 20);
-    m.next_file = file + 1;
     m.files.push(FileM {
         id: file,
         fds: vec![fd],

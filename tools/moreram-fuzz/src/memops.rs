@@ -361,10 +361,14 @@ impl Engine {
     }
 
     /// Before a mapping of file `file` goes: if it is the file's last and the file has no
-    /// descriptor left, the file is released with it, and its handles with it.
+    /// descriptor left, the file is released with it, and its handles with it. Not a foreign
+    /// file (the supervisor's, or a parent's): its owner keeps it open.
     fn last_of_closed_file(&self, file: u32, mi: usize, whole: bool) -> bool {
         whole
-            && self.m.file(file).is_some_and(|f| f.fds.is_empty())
+            && self
+                .m
+                .file(file)
+                .is_some_and(|f| f.fds.is_empty() && !f.foreign)
             && !self
                 .m
                 .maps

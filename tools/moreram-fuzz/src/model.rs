@@ -448,7 +448,6 @@ pub struct Model {
     pub maps: Vec<MapM>,
     pub privs: HashMap<u64, Priv>,
     pub region: Region,
-    pub next_file: u32,
 }
 
 impl Model {
@@ -459,7 +458,6 @@ impl Model {
             maps: Vec::new(),
             privs: HashMap::new(),
             region: Region::new(region_len),
-            next_file: 1,
         }
     }
 

@@ -82,8 +82,7 @@ fn open_file(m: &mut Model, nonblock: bool) -> Option<u32> {
     if fd < 0 {
         return None;
     }
-    let id = m.next_file;
-    m.next_file += 1;
+    let id = board().file_id();
     m.files.push(FileM {
         id,
         fds: vec![fd],
@@ -168,8 +167,7 @@ pub fn worker_main(
     // The supervisor's file, inherited: another process's, shared with every worker.
     let root_fd = b.root_fd.load(Relaxed);
     if root_fd >= 0 {
-        let id = m.next_file;
-        m.next_file += 1;
+        let id = b.file_id();
         let mut handles = Vec::new();
         if let Some(r) = root {
             handles.push(HandleM {
