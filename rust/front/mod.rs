@@ -185,21 +185,25 @@ impl Tier {
 
     /// Every allocation of every open file that `keep` accepts, once, whatever the number of
     /// files and handles holding it; by address. No lock of the tier is held while the files'
-    /// handles are read.
-    fn allocations(
-        &self,
-        keep: impl Fn(&Allocation) -> bool,
-    ) -> Result<RBTree<usize, Arc<Allocation>>> {
-        let mut allocs = RBTree::new();
+    /// handles are read. One vector, sorted and deduplicated at the end: no allocation per
+    /// entry (a tree node each made `MORERAM_IOC_PROCS` cost more than all its other work).
+    fn allocations(&self, keep: impl Fn(&Allocation) -> bool) -> Result<KVVec<Arc<Allocation>>> {
+        let mut allocs = KVVec::new();
         for f in self.files(|_| true)?.iter() {
             f.for_each_allocation(|a| {
-                let key = Arc::as_ptr(a) as usize;
-                if keep(a) && allocs.get(&key).is_none() {
-                    allocs.try_create_and_insert(key, a.clone(), GFP_KERNEL)?;
+                if keep(a) {
+                    allocs.push(a.clone(), GFP_KERNEL)?;
                 }
                 Ok(())
             })?;
         }
+        allocs.sort_unstable_by_key(|a| Arc::as_ptr(a) as usize);
+        let mut last = core::ptr::null();
+        allocs.retain(|a| {
+            let new = Arc::as_ptr(a) != last;
+            last = Arc::as_ptr(a);
+            new
+        });
         Ok(allocs)
     }
 
@@ -209,7 +213,7 @@ impl Tier {
             return 0;
         };
         let mut bytes = 0;
-        for a in allocs.values() {
+        for a in allocs.iter() {
             let st = a.state();
             for (s, e, r) in st.rights.in_range(0, a.npages()) {
                 if r.owned_by(p) {
@@ -227,7 +231,7 @@ impl Tier {
         };
         let mut owners = RBTree::new();
         let mut n = 0;
-        for a in allocs.values() {
+        for a in allocs.iter() {
             let st = a.state();
             for (_, _, r) in st.rights.in_range(0, a.npages()) {
                 if let Some(o) = &r.owner {
@@ -251,7 +255,7 @@ impl Tier {
         let allocs = self.allocations(|_| true)?;
         // VRAM and system bytes, by owner.
         let mut owned: RBTree<Process, (u64, u64)> = RBTree::new();
-        for a in allocs.values() {
+        for a in allocs.iter() {
             let st = a.state();
             for (s, e, r) in st.rights.in_range(0, a.npages()) {
                 let Some(owner) = &r.owner else { continue };
