@@ -83,9 +83,12 @@ impl<P: Clone + PartialEq> Runs<P> {
         start: u64,
         end: u64,
     ) -> impl Iterator<Item = (u64, u64, &PageRights<P>)> {
-        self.runs
+        // The runs are sorted and adjacent: the first that ends after `start` begins them (a
+        // fault looks up one page of up to `MAX_RUNS` runs).
+        let first = self.runs.partition_point(|r| r.end <= start);
+        self.runs[first..]
             .iter()
-            .filter(move |r| r.start < end && r.end > start)
+            .take_while(move |r| r.start < end)
             .map(move |r| (r.start.max(start), r.end.min(end), &r.rights))
     }
 
