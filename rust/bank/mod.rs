@@ -231,8 +231,11 @@ impl Bank {
         self.buddy.size()
     }
 
-    /// Bytes not allocated.
+    /// Bytes not allocated. Read under the state lock: a partial release frees whole buddy
+    /// allocations and takes their kept parts again under it, so the buddy's count is only exact
+    /// outside (a reservation admitted on a count read midway reserved bytes nobody had freed).
     pub(crate) fn free(&self) -> u64 {
+        let _st = self.state.lock();
         self.buddy.avail()
     }
 

@@ -286,16 +286,20 @@ impl Pools {
     }
 
     /// `bank`'s free bytes, largest free block and pooled bytes, read together: admission and
-    /// reservations change them only under the pools' lock, so pooled never exceeds free.
+    /// reservations change them only under the pools' lock, so pooled never exceeds free. A
+    /// bank whose device went away has no reservations (the unbind forgot them under this
+    /// lock); those of its index now are a new bank's, which a caller holding the old one must
+    /// not be shown.
     pub(crate) fn usage(&self, bank: &Bank) -> (u64, u64, u64) {
         let mut pools = self.pools.lock();
         self.tidy(&mut pools);
         let (free, largest) = bank.usage();
-        (
-            free,
-            largest,
-            reserved(&pools, bank.index(), None) << PAGE_SHIFT,
-        )
+        let pooled = if bank.is_revoked() {
+            0
+        } else {
+            reserved(&pools, bank.index(), None) << PAGE_SHIFT
+        };
+        (free, largest, pooled)
     }
 
     /// A bank went away: its reservations go with it.
