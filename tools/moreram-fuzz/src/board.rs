@@ -219,6 +219,45 @@ impl Meta {
 pub struct EntryData {
     pub meta: Meta,
     pub pages: [PageRec; TRACK],
+    /// The last changes the models made to the record, for a failure's report.
+    pub hist: History,
+}
+
+/// Changes made to an entry's record: a ring of short texts, each tagged with the allocation's
+/// uid (a slot is reused).
+#[repr(C)]
+pub struct History {
+    next: u32,
+    recs: [[u8; HIST_LEN]; HIST],
+}
+
+const HIST: usize = 16;
+const HIST_LEN: usize = 160;
+
+impl History {
+    pub fn note(&mut self, uid: u64, text: &str) {
+        let t = format!("{uid} {text}");
+        let b = t.as_bytes();
+        let n = b.len().min(HIST_LEN - 1);
+        let rec = &mut self.recs[self.next as usize % HIST];
+        rec[..n].copy_from_slice(&b[..n]);
+        rec[n..].fill(0);
+        self.next = self.next.wrapping_add(1);
+    }
+
+    /// The texts noted for allocation `uid`, oldest first.
+    pub fn of(&self, uid: u64) -> Vec<String> {
+        let prefix = format!("{uid} ");
+        (0..HIST)
+            .map(|k| &self.recs[(self.next as usize + k) % HIST])
+            .map(|r| {
+                let end = r.iter().position(|&c| c == 0).unwrap_or(HIST_LEN);
+                String::from_utf8_lossy(&r[..end]).into_owned()
+            })
+            .filter(|t| t.starts_with(&prefix))
+            .map(|t| t[prefix.len()..].to_string())
+            .collect()
+    }
 }
 
 #[repr(C)]

@@ -161,6 +161,10 @@ impl Engine {
                         }
                     }
                 }
+                v.note(&format!(
+                    "inst {} #{} releases file {file} (handle {}, last {last})",
+                    me.inst, self.ctx.op_index, h.h
+                ));
             }
         }
     }
@@ -182,11 +186,16 @@ impl Engine {
         self.tokens.retain(|t| t.file != file);
         for (h, last) in &hs {
             if let Some(mut v) = crate::model::view_in(&mut self.m.privs, h.a) {
-                let (meta, pages) = v.split();
+                let meta = v.meta_mut();
                 if tokens.contains(&meta.token) && meta.token_live != 0 {
                     meta.token_live = 0;
                     board().retire_token(meta.token);
                 }
+                v.note(&format!(
+                    "inst {} #{} released file {file} (handle {}, last {last})",
+                    me.inst, self.ctx.op_index, h.h
+                ));
+                let (meta, pages) = v.split();
                 if *last && h.holder == me.inst {
                     meta.remove_holder(me.inst);
                     for p in pages.iter_mut() {

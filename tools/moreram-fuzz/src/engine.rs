@@ -644,6 +644,10 @@ impl Engine {
             for p in pages.iter_mut() {
                 p.owner = Who::Inst(me.inst).encode();
             }
+            v.note(&format!(
+                "inst {} #{} {} [handle {h}]",
+                me.inst, self.ctx.op_index, self.ctx.what
+            ));
         }
         self.note_handle(fi);
         let f = &mut self.m.files[fi];
@@ -802,6 +806,14 @@ impl Engine {
                 let d = &mut *l;
                 let n = (d.meta.npages as usize).min(TRACK);
                 apply(&mut d.meta, &mut d.pages[..n]);
+                let t = format!(
+                    "inst {} #{} forgot handle {} of file {} (last {last}, tokens {dead_tokens:x?})",
+                    me.inst,
+                    self.ctx.op_index,
+                    h.h,
+                    self.m.files[fi].id
+                );
+                d.hist.note(d.meta.uid, &t);
             }
             (Some(_), None) => {}
             (None, _) => {
@@ -1501,6 +1513,14 @@ impl Engine {
         if let Some((_, mut l)) = found {
             l.meta.add_holder(me.inst);
             l.meta.refs += 1;
+            let uid = l.meta.uid;
+            l.hist.note(
+                uid,
+                &format!(
+                    "inst {} #{} {} [handle {}]",
+                    me.inst, self.ctx.op_index, self.ctx.what, req.handle
+                ),
+            );
         }
         let a = ARef {
             uid,
@@ -1688,6 +1708,10 @@ impl Engine {
                 meta.race_flag += 1;
             }
         }
+        v.note(&format!(
+            "inst {} #{} {} [target {target:?}]",
+            me.inst, self.ctx.op_index, self.ctx.what
+        ));
         let _ = alive;
     }
 
@@ -1846,6 +1870,7 @@ impl Engine {
                 .all(|p| crate::model::holds(p.owner()) == Tri::Yes)
         {
             why.push("pages differ but not MIXED".into());
+            why.push(format!("model pages: {:?}", &pages[s..e]));
         }
         let wn = (req.nwriters.min(req.writers_cap)) as usize;
         if writers[wn..].iter().any(|&x| x != 0) || writers[..wn].iter().any(|&x| x <= 0) {
@@ -1856,6 +1881,14 @@ impl Engine {
         }
         self.ctx.checked(Dim::Fields);
         if !why.is_empty() {
+            // The whole story, which a failure's line has no room for.
+            eprintln!(
+                "moreram-fuzz: instance {} op #{} RIGHTS failed: {}; history of the allocation:\n  {}",
+                me.inst,
+                self.ctx.op_index,
+                why.join(", "),
+                v.history().join("\n  ")
+            );
             self.ctx
                 .fail(Dim::Fields, &format!("RIGHTS: {}", why.join(", ")));
         }

@@ -251,6 +251,22 @@ impl View<'_> {
         }
     }
 
+    /// Notes a change to the record (board entries only), for a failure's report.
+    pub fn note(&mut self, text: &str) {
+        if let View::Shared(l) = self {
+            let uid = l.meta.uid;
+            l.hist.note(uid, text);
+        }
+    }
+
+    /// The changes noted, oldest first.
+    pub fn history(&self) -> Vec<String> {
+        match self {
+            View::Shared(l) => l.hist.of(l.meta.uid),
+            View::Private(_) => Vec::new(),
+        }
+    }
+
     pub fn split(&mut self) -> (&mut Meta, &mut [PageRec]) {
         match self {
             View::Shared(l) => {

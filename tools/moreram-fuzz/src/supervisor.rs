@@ -122,6 +122,8 @@ struct Sup {
     pressure_rounds: u32,
     /// Failures already printed.
     printed: usize,
+    /// The pools were shown once, when they held more of a bank than it had free.
+    dumped_pools: bool,
 }
 
 pub fn run(cfg: &Config) -> bool {
@@ -193,6 +195,7 @@ pub fn run(cfg: &Config) -> bool {
         rmmods: 0,
         pressure_rounds: 0,
         printed: 0,
+        dumped_pools: false,
     };
     sup.root_setup();
     let old_pid_max = fs::read_to_string("/proc/sys/kernel/pid_max").ok();
@@ -403,6 +406,7 @@ impl Sup {
         let mut next_shrink = first(total / 10, 20);
         let mut next_observe = start + Duration::from_secs(2);
         let mut last_report = start;
+        let mut spent = [(0u64, 0u64); 32];
         while Instant::now() < self.deadline {
             if self.cfg.total_ops > 0 && board().ops.load(Relaxed) >= self.cfg.total_ops {
                 break;
@@ -449,6 +453,7 @@ impl Sup {
                     self.spawned,
                     board().nfails.load(Relaxed)
                 ));
+                self.out.line(&format!("  {}", busiest(&mut spent)));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -542,6 +547,18 @@ impl Sup {
             self.ctx.what = format!("read {f}");
             let code = match fs::read_to_string(&f) {
                 Ok(v) => {
+                    if f.ends_with("moreram/banks") && !self.dumped_pools && over_reserved(&v) {
+                        // Pools hold more of a bank than it has free: say whose, once.
+                        self.dumped_pools = true;
+                        let procs = fs::read_to_string("/sys/kernel/debug/moreram/processes")
+                            .unwrap_or_default();
+                        let pools: Vec<&str> =
+                            procs.lines().filter(|l| l.starts_with("pool")).collect();
+                        eprintln!(
+                            "moreram-fuzz: a bank's pools exceed its free memory:\n{v}{}",
+                            pools.join("\n")
+                        );
+                    }
                     // The knobs take back what they show (their store path, changing nothing).
                     let knob = ["low_watermark", "min_watermark", "scavenge_deadline_ms"]
                         .iter()
@@ -959,4 +976,48 @@ fn mark_dead(pid: i32) {
             }
         }
     }
+}
+
+/// Where the operations' time went since the last call (`seen`: the totals then): the kinds
+/// that took most of it, with their share, count and mean wall-clock time.
+fn busiest(seen: &mut [(u64, u64); 32]) -> String {
+    let b = board();
+    let mut d = Vec::new();
+    for (i, k) in crate::engine::KINDS.iter().enumerate().take(seen.len()) {
+        let (us, n) = (b.op_us[i].load(Relaxed), b.op_n[i].load(Relaxed));
+        let (dus, dn) = (us - seen[i].0, n - seen[i].1);
+        seen[i] = (us, n);
+        if dn > 0 {
+            d.push((dus, dn, k.4));
+        }
+    }
+    let total: u64 = d.iter().map(|x| x.0).sum::<u64>().max(1);
+    d.sort_by_key(|x| std::cmp::Reverse(x.0));
+    let top: Vec<String> = d
+        .iter()
+        .take(5)
+        .map(|(us, n, name)| {
+            format!(
+                "{name} {}% ({n}x{:.0}ms)",
+                us * 100 / total,
+                *us as f64 / *n as f64 / 1000.0
+            )
+        })
+        .collect();
+    format!("time since the last line: {}", top.join(", "))
+}
+
+/// Whether debugfs `moreram/banks` shows a bank whose pools hold more than it has free.
+fn over_reserved(banks: &str) -> bool {
+    banks.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        // "size N free N largest_free N pooled N"
+        let at = |k: &str| {
+            w.iter()
+                .position(|x| *x == k)
+                .and_then(|i| w.get(i + 1))
+                .and_then(|x| x.parse::<u64>().ok())
+        };
+        matches!((at("free"), at("pooled")), (Some(f), Some(p)) if p > f)
+    })
 }
