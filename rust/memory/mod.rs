@@ -46,8 +46,16 @@ use rights::Runs;
 /// What allocations need of the layer above (the pools): where the pages they let go of go while
 /// their former owner lives, and where the pages of a copy made at fork come from.
 pub(crate) trait Supply: Send + Sync {
-    /// `pages` pages of `bank`, given back to it, were `owner`'s.
-    fn vram(&self, owner: &Process, bank: &Bank, pages: u64);
+    /// `pages` pages of `bank`, which were `owner`'s, go back to the bank (`give_back` frees
+    /// them there) and to `owner`'s pool, at once: nobody may take them in between, so a pool
+    /// never holds more of a bank than it has free. `give_back`'s error is returned.
+    fn vram(
+        &self,
+        owner: &Process,
+        bank: &Bank,
+        pages: u64,
+        give_back: &mut dyn FnMut() -> Result,
+    ) -> Result;
     /// `page`, a system page no page table maps, was `owner`'s.
     fn page(&self, owner: &Process, page: TierPage);
     /// `npages` zeroed pages for a copy of pages of `like` made at fork (by the current process,
@@ -594,8 +602,16 @@ impl Allocation {
                 }
             }
             Pages::Vram(v) => {
+                let bank = v.bank().clone();
                 for (s, e, to) in runs.iter() {
-                    if v.release(*s, e - s, to.is_none()).is_err() {
+                    // Without an owner to take them, the pages go back to the bank, zeroed.
+                    let given = match to {
+                        Some(owner) => {
+                            reclaim.vram(owner, &bank, e - s, &mut || v.release(*s, e - s, false))
+                        }
+                        None => v.release(*s, e - s, true),
+                    };
+                    if given.is_err() {
                         // The bank could not take back part of the allocation: none of it may be
                         // used any more.
                         let n = self.npages();
@@ -604,9 +620,6 @@ impl Allocation {
                         }
                         self.zap(0, n);
                         return;
-                    }
-                    if let Some(owner) = to {
-                        reclaim.vram(owner, v.bank(), e - s);
                     }
                 }
             }

@@ -334,19 +334,29 @@ impl Pools {
 }
 
 impl Supply for Pools {
-    /// Pages of a freed allocation go to the pool of the process that owned them; but not
-    /// those of a bank whose device went away: its index may be a new bank's by now, which
-    /// never had them. (The unbind forgets the bank's pools after revoking it, under this lock:
-    /// a credit made before the revocation goes too.)
-    fn vram(&self, owner: &Process, bank: &Bank, pages: u64) {
+    /// Pages of a freed allocation go back to the bank and to the pool of the process that owned
+    /// them, under the pools' lock: an admission that found them free before they were credited
+    /// would leave the pool holding pages the bank no longer has. Not to the pool if the bank's
+    /// device went away: its index may be a new bank's by now, which never had them. (The unbind
+    /// forgets the bank's pools after revoking it, under this lock: a credit made before the
+    /// revocation goes too.)
+    fn vram(
+        &self,
+        owner: &Process,
+        bank: &Bank,
+        pages: u64,
+        give_back: &mut dyn FnMut() -> Result,
+    ) -> Result {
         let mut pools = self.pools.lock();
+        give_back()?;
         if bank.is_revoked() {
-            return;
+            return Ok(());
         }
         if let Ok(pool) = pool_of(&mut pools, owner) {
             let n = pool.vram_pages(bank.index());
             let _ = pool.set_vram(bank.index(), n + pages);
         }
+        Ok(())
     }
 
     /// A system page of a freed allocation goes to the pool of the process that owned it.
