@@ -94,13 +94,12 @@ fn banks(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 
 /// `moreram/processes`.
 fn processes(tier: &Arc<Tier>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let mut result = Ok(());
-    tier.for_each_file(|file| {
-        if result.is_ok() {
-            result = open_file(file, f);
-        }
-    });
-    result?;
+    let Ok(files) = tier.open_files() else {
+        return Ok(());
+    };
+    for file in files.iter() {
+        open_file(file, f)?;
+    }
     let Ok(pools) = tier.pools.report() else {
         return Ok(());
     };

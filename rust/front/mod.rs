@@ -295,11 +295,10 @@ impl Tier {
         Ok(infos)
     }
 
-    /// Calls `f` on every open file, with the file registry locked.
-    pub(crate) fn for_each_file(&self, mut f: impl FnMut(&OpenFile)) {
-        for file in self.files.lock().iter() {
-            f(file);
-        }
+    /// Every open file. The registry is locked only while they are listed: opens and closes
+    /// do not wait for what the caller does with them.
+    pub(crate) fn open_files(&self) -> Result<KVVec<Arc<OpenFile>>> {
+        self.files(|_| true)
     }
 
     fn add_file(&self, f: Arc<OpenFile>) -> Result {
