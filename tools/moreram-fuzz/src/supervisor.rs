@@ -407,6 +407,7 @@ impl Sup {
         let mut next_observe = start + Duration::from_secs(2);
         let mut last_report = start;
         let mut spent = [(0u64, 0u64); 32];
+        let mut cpu = [0u64; 8];
         while Instant::now() < self.deadline {
             if self.cfg.total_ops > 0 && board().ops.load(Relaxed) >= self.cfg.total_ops {
                 break;
@@ -454,6 +455,7 @@ impl Sup {
                     board().nfails.load(Relaxed)
                 ));
                 self.out.line(&format!("  {}", busiest(&mut spent)));
+                self.out.line(&format!("  {}", cpu_split(&mut cpu)));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -1020,4 +1022,36 @@ fn over_reserved(banks: &str) -> bool {
         };
         matches!((at("free"), at("pooled")), (Some(f), Some(p)) if p > f)
     })
+}
+
+/// How the machine's CPUs spent the time since the last call (`seen`: /proc/stat's totals
+/// then): in user space (the workers' models), in the kernel, idle, waiting.
+fn cpu_split(seen: &mut [u64; 8]) -> String {
+    let now: Vec<u64> = fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .take(8)
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+        })
+        .unwrap_or_default();
+    if now.len() < 8 {
+        return "cpu: /proc/stat unreadable".into();
+    }
+    let d: Vec<u64> = (0..8).map(|i| now[i].saturating_sub(seen[i])).collect();
+    seen.copy_from_slice(&now[..8]);
+    let total = d.iter().sum::<u64>().max(1);
+    let pct = |x: u64| x * 100 / total;
+    // user, nice, system, idle, iowait, irq, softirq, steal
+    format!(
+        "cpu: user {}%, kernel {}%, softirq {}%, idle {}%",
+        pct(d[0] + d[1]),
+        pct(d[2] + d[5]),
+        pct(d[6]),
+        pct(d[3] + d[4])
+    )
 }

@@ -12,6 +12,10 @@ seed=
 [ -n "${FUZZ_OPS:-}" ] && seed="$seed --total-ops $FUZZ_OPS"
 # shellcheck disable=SC2086
 moreram-fuzz $seed --seconds "${FUZZ_SECONDS:-600}" --faults --coverage || status=1
+# Where the machine's time went that the campaign's own table does not show: the tasks still
+# alive that used most CPU (clock ticks, user + system), kernel threads among them.
+echo "stress: busiest tasks left (ticks, name):"
+cat /proc/[0-9]*/stat 2>/dev/null | awk '{ print $14 + $15, $2 }' | sort -rn | head -6
 
 # Nothing the module allocated may be left unreferenced (kmemleak reports objects older than 5 s).
 if [ -w /sys/kernel/debug/kmemleak ]; then
