@@ -107,6 +107,12 @@ impl Process {
         })
     }
 
+    /// Whether the process is gone: its thread group has no task left, and its number may
+    /// already be another process's.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.task_flags().is_none()
+    }
+
     /// Whether the process is gone or exiting (`PF_EXITING`).
     pub(crate) fn is_exiting(&self) -> bool {
         self.task_flags()
