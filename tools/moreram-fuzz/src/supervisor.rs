@@ -124,6 +124,11 @@ struct Sup {
     printed: usize,
     /// The pools were shown once, when they held more of a bank than it had free.
     dumped_pools: bool,
+    /// What the kernel held at the last look at debugfs: `(files, handles, handles in the
+    /// supervisor's files)`.
+    held: Option<(usize, usize, usize)>,
+    /// Supervisor files handed on so far (see `rotate_root`).
+    rotations: u32,
 }
 
 pub fn run(cfg: &Config) -> bool {
@@ -196,6 +201,8 @@ pub fn run(cfg: &Config) -> bool {
         pressure_rounds: 0,
         printed: 0,
         dumped_pools: false,
+        held: None,
+        rotations: 0,
     };
     sup.root_setup();
     let old_pid_max = fs::read_to_string("/proc/sys/kernel/pid_max").ok();
@@ -226,6 +233,22 @@ pub fn run(cfg: &Config) -> bool {
         (t1.elapsed() - accounted).as_secs_f64()
     ));
     ok
+}
+
+/// Files, handles and handles in files the supervisor (`pid`) opened, in debugfs `processes`.
+fn held(processes: &str, pid: i32) -> (usize, usize, usize) {
+    let mine = format!("opened by pid {pid}");
+    let (mut files, mut handles, mut own, mut in_mine) = (0, 0, 0, false);
+    for l in processes.lines() {
+        if l.starts_with("file ") {
+            files += 1;
+            in_mine = l.ends_with(&mine);
+        } else if l.starts_with("  handle ") {
+            handles += 1;
+            own += usize::from(in_mine);
+        }
+    }
+    (files, handles, own)
 }
 
 fn make_alt_node() {
@@ -285,6 +308,29 @@ impl Sup {
         }
         let _ = self.fd.reserve_vram(0, 4 * PAGE);
         b.root_fd.store(fd, Relaxed);
+    }
+
+    /// Hands the workers started from now on a new supervisor file, and closes the supervisor's
+    /// descriptor of the old one. Workers allocate in the file they inherit and may leave
+    /// handles there when they exit; in one file that lives for the whole run those would pile
+    /// up (a long run slowed down as they did: every PROCS and debugfs read walks them). The
+    /// old file now goes when the last worker that inherited it exits, with what it holds:
+    /// a release of a file full of handles whose creators have exited, which the run should
+    /// make anyway. The old root allocation's pages stay the supervisor's until then.
+    fn rotate_root(&mut self) {
+        let Ok(fd) = Moreram::open() else {
+            return;
+        };
+        let b = board();
+        if let Some(r) = self.root.take() {
+            // The workers that inherited the old file refer to the entry; the supervisor no
+            // longer does.
+            b.entry_unref(r.slot, r.uid);
+        }
+        b.root_fd.store(-1, Relaxed);
+        drop(std::mem::replace(&mut self.fd, fd));
+        self.rotations += 1;
+        self.root_setup();
     }
 
     /// Turns fail_alloc on (a low probability) or off; off returns how many failures it made.
@@ -405,6 +451,7 @@ impl Sup {
         let mut next_rmmod = first(total / 5, 40);
         let mut next_shrink = first(total / 10, 20);
         let mut next_observe = start + Duration::from_secs(2);
+        let mut next_rotate = start + Duration::from_secs(120);
         let mut last_report = start;
         let mut spent = [(0u64, 0u64); 32];
         let mut cpu = [0u64; 8];
@@ -427,6 +474,10 @@ impl Sup {
                     self.pressure();
                     next_shrink = Instant::now() + Duration::from_secs(8);
                 }
+            }
+            if now >= next_rotate {
+                self.rotate_root();
+                next_rotate = Instant::now() + Duration::from_secs(120);
             }
             if now >= next_observe {
                 self.observe();
@@ -456,6 +507,12 @@ impl Sup {
                 ));
                 self.out.line(&format!("  {}", busiest(&mut spent)));
                 self.out.line(&format!("  {}", cpu_split(&mut cpu)));
+                if let Some((files, handles, own)) = self.held {
+                    self.out.line(&format!(
+                        "  the kernel holds {handles} handles in {files} files ({own} in the supervisor's {} files)",
+                        self.rotations + 1
+                    ));
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -549,6 +606,9 @@ impl Sup {
             self.ctx.what = format!("read {f}");
             let code = match fs::read_to_string(&f) {
                 Ok(v) => {
+                    if f.ends_with("moreram/processes") {
+                        self.held = Some(held(&v, self.ctx.pid));
+                    }
                     if f.ends_with("moreram/banks") && !self.dumped_pools && over_reserved(&v) {
                         // Pools hold more of a bank than it has free: say whose, once.
                         self.dumped_pools = true;
