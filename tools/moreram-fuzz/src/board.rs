@@ -356,6 +356,10 @@ pub struct Board {
     /// A descriptor of /dev/moreram opened by root (the supervisor) that the other user's
     /// workers inherit; -1 if none.
     pub root_fd: AtomicI32,
+    /// The instance standing for the supervisor's file of `root_fd` (see `Sup::rotate_root`):
+    /// the sharer of tokens made in it, alive while the supervisor holds the file, "exiting"
+    /// (it may be gone) once a newer one replaced it.
+    pub root_file_inst: AtomicU32,
     pub ops: AtomicU64,
     /// fail_alloc injects failures: any ALLOC may fail with ENOMEM.
     pub failing: AtomicU32,

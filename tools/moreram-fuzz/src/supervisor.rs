@@ -279,6 +279,7 @@ impl Sup {
             size: 2 * PAGE,
             ..Default::default()
         };
+        let e0 = crate::engine::epochs();
         if ioctl(fd, sys::MORERAM_IOC_ALLOC, &mut req).is_ok() {
             if let Some((slot, uid)) = b.new_entry(0) {
                 let mut e = b.entries[slot].lock();
@@ -288,7 +289,12 @@ impl Sup {
                 e.meta.npages = 2;
                 e.meta.vram = u32::from(req.tier == sys::MORERAM_TIER_VRAM);
                 e.meta.bank = req.bank_used;
-                e.meta.epoch_certain = 1;
+                // The supervisor unbinds and rebinds banks itself, between these calls: no
+                // unbind is under way. Allocated after the unbinds so far (a rotated file's
+                // allocation comes after some).
+                let (started, done) = e0.get(req.bank_used as usize).copied().unwrap_or_default();
+                e.meta.bank_epoch = started;
+                e.meta.epoch_certain = u32::from(started == done);
                 e.meta.offset = req.mmap_offset;
                 e.meta.add_holder(self.ctx.inst);
                 for p in e.pages.iter_mut().take(2) {
@@ -307,6 +313,8 @@ impl Sup {
             }
         }
         let _ = self.fd.reserve_vram(0, 4 * PAGE);
+        let file_inst = b.register(self.ctx.pid, 0, self.ctx.inst, u32::MAX - 2);
+        b.root_file_inst.store(file_inst, Relaxed);
         b.root_fd.store(fd, Relaxed);
     }
 
@@ -328,6 +336,9 @@ impl Sup {
             b.entry_unref(r.slot, r.uid);
         }
         b.root_fd.store(-1, Relaxed);
+        // Tokens made in the old file live as long as it does, which the workers that
+        // inherited it decide.
+        b.set_state(b.root_file_inst.load(Relaxed), crate::board::EXITING);
         drop(std::mem::replace(&mut self.fd, fd));
         self.rotations += 1;
         self.root_setup();
@@ -606,7 +617,8 @@ impl Sup {
             self.ctx.what = format!("read {f}");
             let code = match fs::read_to_string(&f) {
                 Ok(v) => {
-                    if f.ends_with("moreram/processes") {
+                    // (Each device's sysfs directory has a `processes` too.)
+                    if f == "/sys/kernel/debug/moreram/processes" {
                         self.held = Some(held(&v, self.ctx.pid));
                     }
                     if f.ends_with("moreram/banks") && !self.dumped_pools && over_reserved(&v) {

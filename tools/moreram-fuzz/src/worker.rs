@@ -194,7 +194,7 @@ pub fn worker_main(
             crowded: true,
             rdonly: false,
             foreign: true,
-            owner_inst: b.supervisor_inst.load(Relaxed),
+            owner_inst: b.root_file_inst.load(Relaxed),
             handles,
             max_handle: root.map_or(0, |r| r.handle),
             leaked: 0,
