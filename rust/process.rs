@@ -77,9 +77,17 @@ impl Process {
     }
 
     /// The process's thread-group id in the caller's pid namespace; 0 when it is not visible
-    /// there or has been reaped.
+    /// there or is gone. A `struct pid` keeps its number after its last task is reaped, when
+    /// the number may already be another process's: reported, it would name that one.
     pub(crate) fn nr(&self) -> i32 {
-        // SAFETY: `self.0` is a valid `struct pid` by the type invariants.
+        let _rcu = rcu::read_lock();
+        // SAFETY: `self.0` is a valid `struct pid`; `pid_task` needs the RCU read lock, held.
+        let task = unsafe { bindings::pid_task(self.0.as_ptr(), bindings::pid_type_PIDTYPE_TGID) };
+        if task.is_null() {
+            return 0;
+        }
+        // SAFETY: `self.0` is a valid `struct pid` by the type invariants. Its number is not
+        // freed while a task is attached, and `pid_task` found one under the RCU read lock.
         unsafe { bindings::pid_vnr(self.0.as_ptr()) }
     }
 
@@ -105,12 +113,6 @@ impl Process {
         to_result(unsafe {
             bindings::kill_pid_usb_asyncio(signal, 0, value, self.0.as_ptr(), cred.as_ptr())
         })
-    }
-
-    /// Whether the process is gone: its thread group has no task left, and its number may
-    /// already be another process's.
-    pub(crate) fn is_gone(&self) -> bool {
-        self.task_flags().is_none()
     }
 
     /// Whether the process is gone or exiting (`PF_EXITING`).

@@ -277,13 +277,10 @@ impl Tier {
         }
         let mut infos = KVVec::new();
         for (p, (vram, system)) in owned.iter() {
-            let pid = p.nr();
             // Processes outside the caller's pid namespace are not shown, nor those that are
             // gone (pages whose owner's handle outlives it, in another's file): their number
             // may already name another process, which would then be listed twice.
-            if p.is_gone() {
-                continue;
-            }
+            let pid = p.nr();
             if pid != 0 {
                 infos.push(
                     uapi::moreram_proc_info {

@@ -194,12 +194,13 @@ pub(crate) fn report(alloc: &Allocation, me: &Process, (start, end): (u64, u64))
     let st = alloc.state();
     let first = st.rights.at(start).ok_or(EINVAL)?;
     let mut writers = KVec::new();
-    for w in first.writers.iter() {
-        writers.push(w.nr(), GFP_KERNEL)?;
+    // Writers and readers that are gone, or not visible to the caller, are left out.
+    for w in first.writers.iter().map(Process::nr).filter(|&nr| nr != 0) {
+        writers.push(w, GFP_KERNEL)?;
     }
     let mut readers = KVec::new();
-    for r in st.readers.iter() {
-        readers.push(r.nr(), GFP_KERNEL)?;
+    for r in st.readers.iter().map(Process::nr).filter(|&nr| nr != 0) {
+        readers.push(r, GFP_KERNEL)?;
     }
     let mut caller = 0;
     if may_read(alloc, &st, me, false) {

@@ -1785,13 +1785,15 @@ impl Engine {
             exp.on(libc::EFAULT, nw);
         }
         if kind == 4 {
+            // Readers that have exited are left out of the report: only a live one surely
+            // has to be written.
+            let live_reader = v
+                .meta()
+                .readers()
+                .any(|w| matches!(w, Who::Inst(i) if board().state(i) == ALIVE));
             exp.on(
                 libc::EFAULT,
-                if v.meta().nreaders > 0 {
-                    Tri::Yes
-                } else {
-                    Tri::Maybe
-                },
+                if live_reader { Tri::Yes } else { Tri::Maybe },
             );
         }
         let r = ioctl(fd, sys::MORERAM_IOC_RIGHTS, &mut req);
@@ -1834,7 +1836,8 @@ impl Engine {
             Who::Inst(i) => match board().state(i) {
                 ALIVE => Some(req.owner == board().pid_of(i)),
                 // A dead process whose handle lives on (a child's, in its parent's file) still
-                // owns its pages, and is reported by its number.
+                // owns its pages, and is reported as 0 (its number may be another's by now);
+                // one that is only exiting may still be reported by its number.
                 _ => Some(req.owner == 0 || req.owner == board().pid_of(i)),
             },
             Who::Pid(p) => Some(req.owner == 0 || req.owner == p),
@@ -1842,9 +1845,12 @@ impl Engine {
         if owner_ok == Some(false) {
             why.push(format!("owner {} model {:?}", req.owner, first.owner()));
         }
-        // Writers of the first page, when all are known instances and the owner holds.
+        // Writers of the first page, when all are known live instances and the owner holds
+        // (writers that have exited are left out of the report).
         if crate::model::holds(first.owner()) == Tri::Yes
-            && first.writers().all(|w| matches!(w, Who::Inst(_)))
+            && first
+                .writers()
+                .all(|w| matches!(w, Who::Inst(i) if board().state(i) == ALIVE))
             && req.nwriters != first.nwriters
         {
             why.push(format!(
