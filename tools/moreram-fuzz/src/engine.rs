@@ -1773,11 +1773,15 @@ impl Engine {
         exp.when(libc::EINVAL, kind == 1 || kind == 2);
         exp.on(libc::EACCES, may_read(v.meta(), pages, &me).not());
         let first = pages[s];
-        // Writers of the first page, and readers: EFAULT only if there are any to write.
-        let nw = if crate::model::holds(first.owner()) == Tri::Yes {
-            Tri::of(first.nwriters > 0)
-        } else if crate::model::holds(first.owner()) == Tri::No {
+        // Writers of the first page, and readers: EFAULT only if there are any to write. Writers
+        // that have exited are left out of the report: only a live one surely has to be written.
+        let live_writer = first
+            .writers()
+            .any(|w| matches!(w, Who::Inst(i) if board().state(i) == ALIVE));
+        let nw = if crate::model::holds(first.owner()) == Tri::No {
             Tri::No
+        } else if crate::model::holds(first.owner()) == Tri::Yes && live_writer {
+            Tri::Yes
         } else {
             Tri::of(first.nwriters > 0).weaken()
         };
