@@ -135,7 +135,10 @@ vram=$BUILD/ivshmem.bin
 rm -f "$vram"
 truncate -s "${IVSHMEM_MB}M" "$vram"
 
-qemu=(qemu-system-x86_64 "${accel_opts[@]}" -smp 2 -m "$GUEST_MB"
+# Two sockets of one core each: with `-smp 2` alone QEMU makes one socket of two cores,
+# and SeaBIOS's MP table (all this ACPI-less kernel reads) lists one CPU per socket, so
+# the guest ran on one CPU. Under TCG each vCPU is a host thread (MTTCG).
+qemu=(qemu-system-x86_64 "${accel_opts[@]}" -smp 2,sockets=2 -m "$GUEST_MB"
 	-nographic -no-reboot -vga none -net none -monitor none -serial stdio
 	-object "memory-backend-file,id=vram,size=${IVSHMEM_MB}M,mem-path=$vram,share=on"
 	-device ivshmem-plain,memdev=vram
