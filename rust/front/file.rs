@@ -137,6 +137,10 @@ impl OpenFile {
     }
 
     /// The file is being released: forget it and every share it made.
+    ///
+    /// Its handles go here, not when the last reference to this state does: a report that
+    /// holds one meanwhile (`MORERAM_IOC_PROCS`, debugfs) must not keep the holders' hold on
+    /// their pages, and the pages' owners, past the release.
     pub(crate) fn release(self: &Arc<Self>) {
         self.tier.remove_file(self);
         let mut h = self.handles.lock();
@@ -145,11 +149,15 @@ impl OpenFile {
             entry.tokens.clear();
         }
         h.shares = 0;
+        let handles = core::mem::take(&mut h.by_handle);
+        h.by_last_pgoff = RBTree::default();
+        h.count = 0;
+        h.vram_bytes = 0;
+        h.system_bytes = 0;
         drop(h);
         // memdebug: allocations still mapped elsewhere outlive the file that made them.
         if self.tier.memdebug.on() {
-            let h = self.handles.lock();
-            for (handle, entry) in h.by_handle.iter() {
+            for (handle, entry) in handles.iter() {
                 if entry.alloc.mappings() > 0 {
                     self.tier.memdebug.leak();
                     pr_warn!(
@@ -160,6 +168,10 @@ impl OpenFile {
                     );
                 }
             }
+        }
+        // Every holder lets go of what its handles held here, as `Handles::drop` would.
+        for entry in handles.values() {
+            entry.alloc.unhold(&entry.holder);
         }
     }
 
