@@ -384,10 +384,14 @@ impl Sup {
     fn spawn(&mut self, slot: u32, gen: u32) {
         let cfg = self.cfg.clone();
         let deadline = self.deadline;
+        // The supervisor's file as the child inherits it: read from the board after the fork,
+        // it could already be a newer one (`rotate_root`), whose descriptor the child lacks.
+        let b = board();
+        let inherited = (b.root_fd.load(Relaxed), b.root_file_inst.load(Relaxed));
         // SAFETY: the supervisor is single-threaded; the child runs the worker and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            worker_main(&cfg, slot, gen, deadline, self.root.as_ref());
+            worker_main(&cfg, slot, gen, deadline, self.root.as_ref(), inherited);
         }
         if pid > 0 {
             self.spawned += 1;

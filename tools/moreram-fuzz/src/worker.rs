@@ -120,6 +120,7 @@ pub fn worker_main(
     gen: u32,
     deadline: Instant,
     root: Option<&RootAlloc>,
+    (root_fd, root_file_inst): (i32, u32),
 ) -> ! {
     let b = board();
     // Coverage is opened as root, before a worker of the other user drops its privileges.
@@ -165,7 +166,6 @@ pub fn worker_main(
         open_file(&mut m, rng.one_in(2));
     }
     // The supervisor's file, inherited: another process's, shared with every worker.
-    let root_fd = b.root_fd.load(Relaxed);
     if root_fd >= 0 {
         let id = b.file_id();
         let mut handles = Vec::new();
@@ -194,7 +194,7 @@ pub fn worker_main(
             crowded: true,
             rdonly: false,
             foreign: true,
-            owner_inst: b.root_file_inst.load(Relaxed),
+            owner_inst: root_file_inst,
             handles,
             max_handle: root.map_or(0, |r| r.handle),
             leaked: 0,
