@@ -316,12 +316,15 @@ struct moreram_control {
  * @flags:       out: MORERAM_RIGHTS_*
  * @offset:      in: first byte of the range, page aligned
  * @length:      in: bytes, page aligned, not zero
- * @owner:       out: owner of the range's first page; 0 if it has none
+ * @owner:       out: owner of the range's first page; 0 if it has none, if the
+ *               owner is not visible in the caller's pid namespace or has exited
  * @caller:      out: MORERAM_RIGHT_* the caller holds on every page of the range
- * @nwriters:    out: writers of the first page, besides the owner
+ * @nwriters:    out: writers of the first page, besides the owner; writers not
+ *               visible to the caller or exited are not counted
  * @writers_cap: in: entries at @writers_ptr
  * @writers_ptr: in: __s32 array for the writers (may be 0 with @writers_cap 0)
- * @nreaders:    out: processes the allocation was shared with by name
+ * @nreaders:    out: processes the allocation was shared with by name, the same
+ *               exclusions as @nwriters
  * @readers_cap: in: entries at @readers_ptr
  * @readers_ptr: in: __s32 array for the readers
  * @reserved:    zero
